@@ -1,0 +1,33 @@
+"""The ``hyperlora`` command line: one typer app, one sub-module per command family."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="hyperlora",
+    help="HyperLoRa: LoRaWAN network server for the edge.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """HyperLoRa: LoRaWAN network server for the edge."""
+
+
+def _register() -> None:
+    from . import airtime as airtime_cmd
+
+    app.command("airtime")(airtime_cmd.airtime)
+
+
+def main() -> None:
+    _register()
+    app()
+
+
+if __name__ == "__main__":
+    main()
