@@ -18,8 +18,16 @@ from .errors import InvalidParameter
 LDRO_SYMBOL_TIME_S = 0.016
 
 
+def _check(sf: int, bw_hz: int) -> None:
+    if not isinstance(sf, int) or not 5 <= sf <= 12:
+        raise InvalidParameter(f"spreading factor must be 5..12, got {sf}")
+    if not isinstance(bw_hz, int) or bw_hz <= 0:
+        raise InvalidParameter(f"bandwidth must be a positive number of Hz, got {bw_hz}")
+
+
 def symbol_time(sf: int, bw_hz: int) -> float:
     """Seconds per LoRa symbol."""
+    _check(sf, bw_hz)
     return (1 << sf) / bw_hz
 
 
@@ -33,14 +41,11 @@ def payload_symbols(
     low_dr_optimize: bool | None = None,
 ) -> int:
     """Number of payload symbols (including the 8 fixed symbols after the preamble)."""
-    if not 5 <= sf <= 12:
-        raise InvalidParameter(f"spreading factor must be 5..12, got {sf}")
+    _check(sf, bw_hz)
     if not 1 <= cr <= 4:
         raise InvalidParameter(f"coding rate index must be 1..4 (4/5..4/8), got {cr}")
     if payload_len < 0 or payload_len > 255:
         raise InvalidParameter(f"payload length must be 0..255, got {payload_len}")
-    if bw_hz <= 0:
-        raise InvalidParameter(f"bandwidth must be positive, got {bw_hz}")
     de = low_dr_optimize
     if de is None:
         de = symbol_time(sf, bw_hz) >= LDRO_SYMBOL_TIME_S
