@@ -1,0 +1,459 @@
+"""The Kafka adapter without a broker: its configuration, record mapping, and its consumer
+logic (commit after handling, in order; DLQ; drain; rebalance; pause) against an in-test fake
+of the three aiokafka clients it uses. The real broker is exercised by tests/integration."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+from prometheus_client import REGISTRY
+
+from services.bus import codec
+from services.bus import kafka as kafka_mod
+from services.bus.base import Envelope
+from services.bus.errors import BusClosed
+from services.bus.factory import make_bus
+from services.bus.kafka import (
+    KafkaBus,
+    consumer_config,
+    encode_headers,
+    producer_config,
+    to_record,
+    topics_to_create,
+)
+from services.bus.keys import partition_for
+from services.bus.memory import MemoryBus
+from services.bus.messages import BaseMessage, DeadLetter, DownlinkAck
+from services.bus.settings import BusSettings, KafkaSettings
+from services.bus.topics import Topic, all_topics
+
+T = Topic.NS_ACK
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def ack(dev: int, n: int) -> DownlinkAck:
+    return DownlinkAck(dev_eui=f"{dev:016X}", request_id=str(n), acknowledged=True, at=T0)
+
+
+def seq(env: Envelope[BaseMessage]) -> int:
+    assert isinstance(env.message, DownlinkAck)
+    return int(env.message.request_id)
+
+
+# ------------------------------------------------------------------ pure helpers
+
+
+def settings(**kw: Any) -> BusSettings:
+    base: dict[str, Any] = dict(
+        backend="kafka",
+        partitions=2,
+        max_attempts=2,
+        retry_backoff_initial_s=0.001,
+        retry_backoff_max_s=0.001,
+        drain_timeout_s=1.0,
+        kafka=KafkaSettings(commit_interval_s=0.01, fetch_timeout_ms=2, lag_interval_s=0.01),
+    )
+    base.update(kw)
+    return BusSettings(**base)
+
+
+def test_producer_is_idempotent_with_acks_all() -> None:
+    cfg = producer_config(settings())
+    assert cfg["acks"] == "all" and cfg["enable_idempotence"] is True
+    assert cfg["bootstrap_servers"] == "127.0.0.1:9092"
+
+
+def test_consumer_commits_manually() -> None:
+    cfg = consumer_config(settings(), "network_server")
+    assert cfg["enable_auto_commit"] is False
+    assert cfg["group_id"] == "network_server"
+    assert cfg["auto_offset_reset"] == "earliest"
+
+
+def test_topics_to_create_skips_existing_and_sizes_partitions() -> None:
+    s = settings(partitions=6, partitions_per_topic={"gw.up": 12})
+    new = topics_to_create(s, existing=["gw.down", "gw.down.dlq"])
+    names = {t.name: t for t in new}
+    assert set(names) == set(all_topics()) - {"gw.down", "gw.down.dlq"}
+    assert names["gw.up"].num_partitions == 12
+    assert names["gw.up.dlq"].num_partitions == 6
+    assert names["ns.up"].replication_factor == 1
+
+
+def test_record_mapping() -> None:
+    msg = ConsumerRecord(
+        "ns.ack",
+        3,
+        42,
+        1700,
+        0,
+        b"70B3D57ED0000001",
+        b"{}",
+        None,
+        16,
+        2,
+        [("schema", b"DownlinkAck")],
+    )
+    rec = to_record(msg)
+    assert (rec.topic, rec.partition, rec.offset, rec.key) == ("ns.ack", 3, 42, "70B3D57ED0000001")
+    assert rec.headers == {"schema": b"DownlinkAck"} and rec.raw == b"{}"
+    assert rec.message is None and rec.timestamp_ms == 1700
+    tomb = to_record(ConsumerRecord("ns.ack", 0, 0, 0, 0, None, None, None, 0, 0, []))
+    assert tomb.key == "" and tomb.raw == b""
+    assert encode_headers({"a": b"1"}) == [("a", b"1")]
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYPERLORA_BUS_BACKEND", "kafka")
+    monkeypatch.setenv("HYPERLORA_BUS_PARTITIONS", "16")
+    monkeypatch.setenv("HYPERLORA_BUS_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    s = BusSettings()
+    assert s.backend == "kafka" and s.partitions == 16
+    assert s.kafka.bootstrap_servers == "127.0.0.1:19092"
+    assert isinstance(make_bus(s), KafkaBus)
+    monkeypatch.setenv("HYPERLORA_BUS_BACKEND", "memory")
+    monkeypatch.setenv("HYPERLORA_BUS_MAX_ATTEMPTS", "7")
+    bus = make_bus()
+    assert isinstance(bus, MemoryBus) and bus.partitions_of("gw.up") == 16
+    assert BusSettings().retry_policy().max_attempts == 7
+
+
+async def test_publish_needs_a_started_bus() -> None:
+    with pytest.raises(BusClosed):
+        await KafkaBus(settings()).publish(T, "k", ack(1, 1))
+
+
+# ------------------------------------------------------------------ fake aiokafka
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.logs: dict[str, list[list[ConsumerRecord[bytes, bytes]]]] = {}
+        self.committed: dict[tuple[str, TopicPartition], int] = {}
+        self.commit_log: list[tuple[str, TopicPartition, int]] = []
+        self.producer_config: dict[str, Any] = {}
+        self.consumers: list[FakeConsumer] = []
+
+    def create(self, name: str, n: int) -> None:
+        self.logs.setdefault(name, [[] for _ in range(n)])
+
+    def records(self, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+        return [r for part in self.logs.get(topic, []) for r in part]
+
+
+class FakeAdmin:
+    broker: FakeBroker
+
+    def __init__(self, **kw: Any) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def list_topics(self) -> list[str]:
+        return list(self.broker.logs)
+
+    async def create_topics(self, new: Sequence[Any]) -> Any:
+        for t in new:
+            self.broker.create(t.name, t.num_partitions)
+        return SimpleNamespace(topic_errors=[(t.name, 0) for t in new])
+
+
+class FakeProducer:
+    broker: FakeBroker
+
+    def __init__(self, **kw: Any) -> None:
+        self.broker.producer_config = kw
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send_and_wait(
+        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        parts = self.broker.logs[topic]
+        p = partition_for(key, len(parts))
+        log = parts[p]
+        log.append(
+            ConsumerRecord(
+                topic, p, len(log), 0, 0, key, value, None, len(key), len(value), headers
+            )
+        )
+
+
+class FakeConsumer:
+    broker: FakeBroker
+
+    def __init__(self, **kw: Any) -> None:
+        self.group = kw["group_id"]
+        self.config = kw
+        self.assigned: set[TopicPartition] = set()
+        self.positions: dict[TopicPartition, int] = {}
+        self._paused: set[TopicPartition] = set()
+        self.ever_paused: set[TopicPartition] = set()
+        self.stopped = False
+        self.broker.consumers.append(self)
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        self.topics, self.listener = topics, listener
+        self.pending_assign = True
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        if self.pending_assign:
+            self.pending_assign = False
+            tps = {
+                TopicPartition(t, p) for t in self.topics for p in range(len(self.broker.logs[t]))
+            }
+            self.assigned = tps
+            for tp in tps:
+                self.positions[tp] = self.broker.committed.get((self.group, tp), 0)
+            await self.listener.on_partitions_assigned(tps)
+        out = {}
+        for tp in sorted(self.assigned - self._paused):
+            log = self.broker.logs[tp.topic][tp.partition]
+            pos = self.positions[tp]
+            recs = log[pos : pos + max_records]
+            if recs:
+                out[tp] = recs
+                self.positions[tp] = pos + len(recs)
+        await asyncio.sleep(timeout_ms / 1000 if not out else 0)
+        return out
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self._paused.update(tps)
+        self.ever_paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self._paused.difference_update(tps)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self._paused)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, off in offsets.items():
+            assert tp in self.assigned, "commit of a partition not owned"
+            self.broker.committed[(self.group, tp)] = off
+            self.broker.commit_log.append((self.group, tp, off))
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return len(self.broker.logs[tp.topic][tp.partition])
+
+    async def revoke(self, tps: set[TopicPartition]) -> None:
+        await self.listener.on_partitions_revoked(tps)
+        self.assigned -= tps
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch) -> FakeBroker:
+    b = FakeBroker()
+    for fake, name in (
+        (FakeAdmin, "AIOKafkaAdminClient"),
+        (FakeProducer, "AIOKafkaProducer"),
+        (FakeConsumer, "AIOKafkaConsumer"),
+    ):
+        monkeypatch.setattr(fake, "broker", b, raising=False)
+        monkeypatch.setattr(kafka_mod, name, fake)
+    return b
+
+
+async def until(cond: Any, timeout: float = 2.0) -> None:
+    async def wait() -> None:
+        while not cond():
+            await asyncio.sleep(0.002)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+def committed(broker: FakeBroker, group: str, topic: str = T) -> dict[int, int]:
+    return {
+        tp.partition: off
+        for (g, tp), off in broker.committed.items()
+        if g == group and tp.topic == topic
+    }
+
+
+async def test_start_creates_topics_and_consumes_in_order(broker: FakeBroker) -> None:
+    bus = KafkaBus(settings())
+    seen: dict[str, list[int]] = {}
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        seen.setdefault(env.key, []).append(seq(env))
+
+    bus.subscribe(T, "app", handler, concurrency=2)
+    await bus.start()
+    assert set(broker.logs) == set(all_topics())
+    assert all(len(parts) == 2 for parts in broker.logs.values())
+    assert broker.producer_config["acks"] == "all"
+    for n in range(30):
+        for dev in range(4):
+            await bus.publish(T, f"{dev:016X}", ack(dev, n))
+    await until(lambda: sum(map(len, seen.values())) == 120)
+    await bus.stop()
+    assert seen == {f"{d:016X}": list(range(30)) for d in range(4)}
+    sizes = {p: len(log) for p, log in enumerate(broker.logs[T])}
+    assert committed(broker, "app") == {p: n for p, n in sizes.items() if n}
+    by_tp: dict[TopicPartition, list[int]] = {}
+    for _, tp, off in broker.commit_log:
+        by_tp.setdefault(tp, []).append(off)
+    assert all(offs == sorted(offs) for offs in by_tp.values())  # committed in order
+    assert all(c.stopped for c in broker.consumers)
+
+
+async def test_lag_metric(broker: FakeBroker) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    gate = asyncio.Event()
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        await gate.wait()
+
+    bus.subscribe(T, "lagged", handler)
+    await bus.start()
+    for n in range(4):
+        await bus.publish(T, "k", ack(1, n))
+
+    def lag() -> float | None:
+        labels = {"topic": T.value, "group": "lagged", "partition": "0"}
+        return REGISTRY.get_sample_value("hyperlora_bus_consumer_lag_messages", labels)
+
+    await until(lambda: lag() == 4)  # nothing committed yet
+    gate.set()
+    await until(lambda: lag() == 0)
+    await bus.stop()
+
+
+async def test_commit_only_after_handler_finished(broker: FakeBroker) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    gate = asyncio.Event()
+    started = asyncio.Event()
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        started.set()
+        await gate.wait()
+
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    await bus.publish(T, "k", ack(1, 0))
+    await started.wait()
+    await asyncio.sleep(0.05)  # several commit intervals
+    assert committed(broker, "app") == {}
+    gate.set()
+    await until(lambda: committed(broker, "app") == {0: 1})
+    await bus.stop()
+
+
+async def test_failures_and_poison_go_to_dlq_and_offsets_move_on(broker: FakeBroker) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    ok: list[int] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        if seq(env) == 1:
+            raise RuntimeError("boom")
+        ok.append(seq(env))
+
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    await bus.publish(T, "k", ack(1, 0))
+    await bus.publish(T, "k", ack(1, 1))
+    await bus.publish_raw(T, "k", b"\x00poison")
+    await bus.publish(T, "k", ack(1, 3))
+    await until(lambda: committed(broker, "app") == {0: 4})
+    await bus.stop()
+    assert ok == [0, 3]
+    letters = [codec.decode(T.dlq, r.value) for r in broker.records(T.dlq)]
+    assert all(isinstance(d, DeadLetter) for d in letters)
+    assert [(d.offset, d.reason, d.attempts) for d in letters] == [  # type: ignore[attr-defined]
+        (1, "handler", 2),
+        (2, "decode", 0),
+    ]
+    assert broker.records(T.dlq)[0].key == b"k"
+    assert bus.counters.decode_errors == 1 and bus.counters.dead_lettered == 2
+
+
+async def test_stop_drains_in_flight_and_leaves_the_rest_uncommitted(broker: FakeBroker) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    started = asyncio.Event()
+    done: list[int] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        started.set()
+        await asyncio.sleep(0.05)
+        done.append(seq(env))
+
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    for n in range(5):
+        await bus.publish(T, "k", ack(1, n))
+    await started.wait()
+    await bus.stop()
+    assert done == [0]  # the in-flight handler finished, nothing new started
+    assert committed(broker, "app") == {0: 1}  # the rest is redelivered to the next owner
+
+
+async def test_revoke_waits_for_in_flight_and_commits(broker: FakeBroker) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    started = asyncio.Event()
+    done: list[int] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        started.set()
+        await asyncio.sleep(0.03)
+        done.append(seq(env))
+
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    for n in range(3):
+        await bus.publish(T, "k", ack(1, n))
+    await started.wait()
+    consumer = broker.consumers[0]
+    await consumer.revoke({TopicPartition(T, 0)})
+    assert done == [0]
+    assert committed(broker, "app") == {0: 1}
+    await asyncio.sleep(0.03)
+    assert done == [0]  # nothing handled after the partition was taken away
+    await bus.stop()
+
+
+async def test_slow_partition_is_paused(broker: FakeBroker) -> None:
+    s = settings(partitions=1)
+    s.kafka.max_poll_records = 2
+    bus = KafkaBus(s)
+    gate = asyncio.Event()
+    handled: list[int] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        await gate.wait()
+        handled.append(seq(env))
+
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    for n in range(10):
+        await bus.publish(T, "k", ack(1, n))
+    tp = TopicPartition(T, 0)
+    consumer = broker.consumers[0]
+    await until(lambda: tp in consumer.paused())
+    assert consumer.positions[tp] < 10  # not everything was pulled into memory
+    gate.set()
+    await until(lambda: len(handled) == 10)
+    assert handled == list(range(10))
+    await bus.stop()
