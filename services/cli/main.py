@@ -21,7 +21,10 @@ def _root() -> None:
 def _register() -> None:
     from . import airtime as airtime_cmd
 
+    from . import gateway as gateway_cmd
+
     app.command("airtime")(airtime_cmd.airtime)
+    app.command("gateway-bridge")(gateway_cmd.gateway_bridge)
 
 
 def main() -> None:

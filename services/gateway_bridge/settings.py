@@ -1,0 +1,21 @@
+"""Gateway bridge settings (env prefix HYPERLORA_GATEWAY_BRIDGE_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewayBridgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HYPERLORA_GATEWAY_BRIDGE_", extra="ignore")
+
+    bind_host: str = "127.0.0.1"  # 0.0.0.0 to hear gateways on other hosts
+    bind_port: int = Field(default=1700, ge=0, le=65535)
+    allow_unknown_gateways: bool = True  # False: drop datagrams of gateways is_known refuses
+    consumer_group: str = "gateway_bridge"  # consumer group on gw.down
+    downlink_route_ttl_s: float | None = Field(default=None, gt=0)  # None: never stale
+    tx_ack_timeout_s: float = Field(default=30.0, gt=0)  # forget a PULL_RESP after this
+    housekeeping_interval_s: float = Field(default=5.0, gt=0)
+    publish_queue_size: int = Field(default=10_000, ge=1)  # datagram -> bus backlog bound
+    zone: str | None = None  # zone stamped on gw.up / gw.stats when the registry has none
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)  # Prometheus /metrics
