@@ -21,10 +21,12 @@ def _root() -> None:
 def _register() -> None:
     from . import airtime as airtime_cmd
 
+    from . import frame as frame_cmd
     from . import gateway as gateway_cmd
 
     app.command("airtime")(airtime_cmd.airtime)
     app.command("gateway-bridge")(gateway_cmd.gateway_bridge)
+    app.add_typer(frame_cmd.app, name="frame")
 
 
 def main() -> None:
