@@ -1,0 +1,106 @@
+"""Shared plumbing of the SQLAlchemy repositories."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.lorawan.errors import InvalidParameter
+from services.lorawan.types import EUI64, DevAddr
+
+from ..crypto import KeyCipher
+from ..domain import Page
+from ..models import DeviceRow
+
+SessionFactory = Callable[[], AsyncSession]
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+MAX_LIMIT = 1000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def eui_str(eui: EUI64) -> str:
+    return str(eui)
+
+
+def eui_of(text: str) -> EUI64:
+    return EUI64(bytes.fromhex(text))
+
+
+def dev_addr_str(dev_addr: DevAddr) -> str:
+    return str(dev_addr)
+
+
+def dev_addr_of(text: str) -> DevAddr:
+    return DevAddr(bytes.fromhex(text))
+
+
+def check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidParameter(f"limit must be 1..{MAX_LIMIT}, got {limit}")
+    if offset < 0:
+        raise InvalidParameter(f"offset must be >= 0, got {offset}")
+
+
+async def fetch_page(
+    session: AsyncSession,
+    stmt: Select[Any],
+    convert: Callable[[Any], T],
+    *,
+    limit: int,
+    offset: int,
+) -> Page[T]:
+    """Run ``stmt`` (already ordered) for one page, and count every match."""
+    check_page(limit, offset)
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = (await session.scalars(stmt.limit(limit).offset(offset))).all()
+    return Page(items=[convert(r) for r in rows], total=int(total or 0), limit=limit, offset=offset)
+
+
+def scope_to_device_tenant(
+    stmt: Select[Any], dev_eui_column: Any, tenant_id: uuid.UUID | None
+) -> Select[Any]:
+    """Restrict rows keyed by DevEUI to devices of ``tenant_id`` (None: no restriction)."""
+    if tenant_id is None:
+        return stmt
+    return stmt.join(DeviceRow, DeviceRow.dev_eui == dev_eui_column).where(
+        DeviceRow.tenant_id == tenant_id
+    )
+
+
+class Repo:
+    """Base of every repository: an ``AsyncSession`` factory and an injected clock."""
+
+    def __init__(self, session_factory: SessionFactory, *, clock: Clock = utcnow) -> None:
+        self._sessions = session_factory
+        self._now = clock
+
+
+class KeyRepo(Repo):
+    """A repository that stores keys encrypted at rest."""
+
+    def __init__(
+        self, session_factory: SessionFactory, cipher: KeyCipher, *, clock: Clock = utcnow
+    ) -> None:
+        super().__init__(session_factory, clock=clock)
+        self._cipher = cipher
+
+
+@contextmanager
+def integrity_as(error: type[Exception], message: str) -> Iterator[None]:
+    """Turn a database IntegrityError (a concurrent duplicate insert) into ``error``."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise error(message) from exc

@@ -1,0 +1,95 @@
+"""One object holding the engine and every repository (for composition roots)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .crypto import KeyCipher
+from .db import create_engine, session_factory
+from .migrate import upgrade
+from .repositories import (
+    ApiKeyRepo,
+    ApplicationRepo,
+    DeviceProfileRepo,
+    DeviceQueueRepo,
+    DeviceRepo,
+    DeviceSessionRepo,
+    DrccRepo,
+    EventRepo,
+    GatewayRepo,
+    TenantRepo,
+    UplinkLogRepo,
+    ZoneRepo,
+)
+from .repositories._base import Clock, utcnow
+from .settings import StorageSettings
+
+
+@dataclass(slots=True)
+class Storage:
+    engine: AsyncEngine
+    tenants: TenantRepo
+    api_keys: ApiKeyRepo
+    zones: ZoneRepo
+    gateways: GatewayRepo
+    applications: ApplicationRepo
+    device_profiles: DeviceProfileRepo
+    devices: DeviceRepo
+    sessions: DeviceSessionRepo
+    queue: DeviceQueueRepo
+    uplinks: UplinkLogRepo
+    events: EventRepo
+    drcc: DrccRepo
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_storage(engine: AsyncEngine, kek: bytes, *, clock: Clock = utcnow) -> Storage:
+    sessions = session_factory(engine)
+    cipher = KeyCipher(kek)
+    return Storage(
+        engine=engine,
+        tenants=TenantRepo(sessions, clock=clock),
+        api_keys=ApiKeyRepo(sessions, clock=clock),
+        zones=ZoneRepo(sessions, clock=clock),
+        gateways=GatewayRepo(sessions, clock=clock),
+        applications=ApplicationRepo(sessions, clock=clock),
+        device_profiles=DeviceProfileRepo(sessions, clock=clock),
+        devices=DeviceRepo(sessions, cipher, clock=clock),
+        sessions=DeviceSessionRepo(sessions, cipher, clock=clock),
+        queue=DeviceQueueRepo(sessions, clock=clock),
+        uplinks=UplinkLogRepo(sessions, clock=clock),
+        events=EventRepo(sessions, clock=clock),
+        drcc=DrccRepo(sessions, clock=clock),
+    )
+
+
+async def open_storage(
+    settings: StorageSettings | None = None, *, migrate: bool = True, clock: Clock = utcnow
+) -> Storage:
+    """Migrate the database (unless told not to) and return every repository over it."""
+    settings = settings or StorageSettings()
+    url = settings.database_url
+    if migrate:
+        await upgrade(url)
+    return build_storage(create_engine(url), settings.kek_bytes, clock=clock)
+
+
+def _conforms_to_protocols(st: Storage) -> None:  # checked by mypy, never called
+    from . import interfaces as i
+
+    _tenants: i.TenantRepository = st.tenants
+    _api_keys: i.ApiKeyRepository = st.api_keys
+    _zones: i.ZoneRepository = st.zones
+    _gateways: i.GatewayRepository = st.gateways
+    _applications: i.ApplicationRepository = st.applications
+    _profiles: i.DeviceProfileRepository = st.device_profiles
+    _devices: i.DeviceRepository = st.devices
+    _sessions: i.DeviceSessionRepository = st.sessions
+    _queue: i.DeviceQueueRepository = st.queue
+    _uplinks: i.UplinkLogRepository = st.uplinks
+    _events: i.EventRepository = st.events
+    _drcc: i.DrccRepository = st.drcc
