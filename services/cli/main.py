@@ -20,7 +20,6 @@ def _root() -> None:
 
 def _register() -> None:
     from . import airtime as airtime_cmd
-
     from . import frame as frame_cmd
     from . import gateway as gateway_cmd
 

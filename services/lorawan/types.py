@@ -128,7 +128,7 @@ class NetID(_Fixed):
 
     @property
     def nwk_id(self) -> int:
-        """The NwkID placed in DevAddrs of this NetID (its ``NwkID bits`` least significant bits)."""
+        """The NwkID placed in DevAddrs of this NetID (its low ``NwkID bits`` bits)."""
         bits, _ = _NETID_TYPES[self.type]
         return int.from_bytes(self.value, "big") & ((1 << bits) - 1)
 
@@ -191,7 +191,9 @@ class DevAddr(_Fixed):
         bits, prefix = _NETID_TYPES[net_id.type]
         addr_bits = 32 - prefix - bits
         if not 0 <= nwk_addr < (1 << addr_bits):
-            raise InvalidKey(f"NwkAddr {nwk_addr} does not fit {addr_bits} bits for NetID type {net_id.type}")
+            raise InvalidKey(
+                f"NwkAddr {nwk_addr} does not fit {addr_bits} bits for NetID type {net_id.type}"
+            )
         prefix_value = ((1 << prefix) - 2) if prefix > 0 else 0  # prefix bits: t ones then a zero
         value = (prefix_value << (32 - prefix)) | (net_id.nwk_id << addr_bits) | nwk_addr
         return cls.from_int(value)
