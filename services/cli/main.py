@@ -19,6 +19,7 @@ def _root() -> None:
 
 
 def _register() -> None:
+    from . import admin as admin_cmd
     from . import airtime as airtime_cmd
     from . import frame as frame_cmd
     from . import gateway as gateway_cmd
@@ -26,6 +27,7 @@ def _register() -> None:
     app.command("airtime")(airtime_cmd.airtime)
     app.command("gateway-bridge")(gateway_cmd.gateway_bridge)
     app.add_typer(frame_cmd.app, name="frame")
+    app.add_typer(admin_cmd.app, name="admin")
 
 
 def main() -> None:
