@@ -23,11 +23,13 @@ def _register() -> None:
     from . import airtime as airtime_cmd
     from . import frame as frame_cmd
     from . import gateway as gateway_cmd
+    from . import simulate as simulate_cmd
 
     app.command("airtime")(airtime_cmd.airtime)
     app.command("gateway-bridge")(gateway_cmd.gateway_bridge)
     app.add_typer(frame_cmd.app, name="frame")
     app.add_typer(admin_cmd.app, name="admin")
+    app.command("simulate")(simulate_cmd.simulate)
 
 
 def main() -> None:
