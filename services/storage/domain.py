@@ -205,7 +205,7 @@ class QueueItem:
 
     dev_eui: EUI64
     f_port: int
-    frm_payload: bytes  # plain application payload
+    frm_payload: bytes  # AppSKey-encrypted by the app handler for f_cnt_down (NS has no AppSKey)
     confirmed: bool = False
     expires_at: datetime | None = None
     id: uuid.UUID = field(default_factory=new_id)

@@ -34,6 +34,7 @@ from .domain import (
     UplinkRecord,
     Zone,
 )
+from .repositories.app_session import AppSession
 
 TenantId = uuid.UUID | None
 
@@ -233,3 +234,41 @@ class DrccRepository(Protocol):
     async def list_decisions(
         self, dev_eui: EUI64, *, tenant_id: TenantId, limit: int = 100, offset: int = 0
     ) -> Page[DrccDecision]: ...
+
+
+class AppSessionRepository(Protocol):
+    """Application sessions (AppSKey and downlink counter reservations), for the app handler.
+
+    The domain type is :class:`services.storage.repositories.app_session.AppSession`.
+    """
+
+    async def create(self, session: AppSession) -> AppSession:
+        """Store the device's new session (replacing any previous one); the same
+        ``session_id`` again returns the stored copy unchanged."""
+        ...
+
+    async def get(self, dev_eui: EUI64) -> AppSession | None: ...
+    async def record_ns_counters(
+        self,
+        dev_eui: EUI64,
+        session_id: uuid.UUID,
+        *,
+        n_f_cnt_down: int | None = None,
+        a_f_cnt_down: int | None = None,
+    ) -> bool:
+        """Remember the NS's next downlink counters (never backwards); False if the session
+        is not the current one."""
+        ...
+
+    async def reserve_f_cnt_down(
+        self,
+        dev_eui: EUI64,
+        session_id: uuid.UUID,
+        *,
+        expected_last: int | None,
+        f_cnt_down: int,
+    ) -> bool:
+        """Compare-and-set the last reserved downlink counter; False if it changed."""
+        ...
+
+    async def delete(self, dev_eui: EUI64) -> None: ...

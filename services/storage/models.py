@@ -291,3 +291,19 @@ class DrccDecisionRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class AppSessionRow(Base):
+    """The application side of a device's current session (AppSKey held by the app handler)."""
+
+    __tablename__ = "app_sessions"
+    dev_eui: Mapped[str] = _device_fk(primary_key=True)
+    session_id: Mapped[uuid.UUID]
+    dev_addr: Mapped[str] = mapped_column(DEV_ADDR)
+    join_eui: Mapped[str | None] = mapped_column(EUI)
+    mac_version: Mapped[str] = mapped_column(String(8))
+    app_s_key: Mapped[bytes] = mapped_column(KEY_BLOB)
+    last_a_f_cnt_down_reserved: Mapped[int | None] = mapped_column(BigInteger)
+    n_f_cnt_down: Mapped[int | None] = mapped_column(BigInteger)
+    a_f_cnt_down: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]

@@ -24,6 +24,7 @@ from .repositories import (
     ZoneRepo,
 )
 from .repositories._base import Clock, utcnow
+from .repositories.app_session import AppSessionRepo
 from .settings import StorageSettings
 
 
@@ -42,6 +43,7 @@ class Storage:
     uplinks: UplinkLogRepo
     events: EventRepo
     drcc: DrccRepo
+    app_sessions: AppSessionRepo
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -64,6 +66,7 @@ def build_storage(engine: AsyncEngine, kek: bytes, *, clock: Clock = utcnow) -> 
         uplinks=UplinkLogRepo(sessions, clock=clock),
         events=EventRepo(sessions, clock=clock),
         drcc=DrccRepo(sessions, clock=clock),
+        app_sessions=AppSessionRepo(sessions, cipher, clock=clock),
     )
 
 

@@ -1,0 +1,99 @@
+"""Application handler settings (env prefix ``HYPERLORA_APP_``).
+
+Nested sections use ``__``: ``HYPERLORA_APP_MQTT__HOST=broker``,
+``HYPERLORA_APP_MQTT__ENABLED=false``, ``HYPERLORA_APP_WEBHOOK__MAX_RETRIES=5``. The AppSKey
+key-encryption key: ``HYPERLORA_APP_KEK_LABEL=kek1`` and ``HYPERLORA_APP_KEK=<hex>`` (the same
+label and key as the join server's ``HYPERLORA_JS_KEK_LABEL`` / ``HYPERLORA_JS_KEK``).
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import InsecureSettings
+
+
+class MqttSettings(BaseModel):
+    """The MQTT integration: events out, ``command/down`` in."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    client_id: str = ""  # empty: "hyperlora-app-handler-<random>"
+    qos: int = Field(default=0, ge=0, le=2)
+    keepalive_s: int = Field(default=30, ge=5)
+    queue_size: int = Field(default=10_000, ge=1)  # events waiting for the broker
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    topic_prefix: str = "application"
+
+
+class WebhookSettings(BaseModel):
+    """HTTP webhooks: one POST of each event to each of the application's URLs."""
+
+    timeout_s: float = Field(default=5.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)  # retries after the first attempt
+    backoff_initial_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=10.0, ge=0)
+    queue_size: int = Field(default=10_000, ge=1)
+    workers: int = Field(default=4, ge=1)
+
+
+class AppHandlerSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HYPERLORA_APP_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    consumer_group: str = "app_handler"
+    concurrency: int = Field(default=4, ge=1)
+    # KEK the join server wraps AppSKeys with (RFC 3394). Empty label: keys arrive in clear
+    # hex, accepted only in development.
+    kek_label: str = ""
+    kek: str = ""  # 16, 24 or 32 bytes as hex
+    environment: str = Field(
+        default="development",
+        validation_alias=AliasChoices(
+            "HYPERLORA_APP_ENVIRONMENT", "HYPERLORA_ENVIRONMENT", "environment"
+        ),
+    )
+    default_zone: str = "default"  # ledger zone when the first gateway has none
+    device_cache_ttl_s: float = Field(default=10.0, ge=0)  # device/application lookups
+    session_cache_size: int = Field(default=100_000, ge=1)  # AppSKeys kept for the uplink path
+    max_resubmits: int = Field(default=3, ge=0)  # "f_cnt_stale" re-encryptions per request
+    pending_downlinks: int = Field(default=10_000, ge=1)  # plain payloads kept for resubmits
+    seen_events: int = Field(default=10_000, ge=1)  # ids of join/ack/txack events (dedup)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    @field_validator("kek")
+    @classmethod
+    def _kek_hex(cls, value: str) -> str:
+        text = value.strip().lower()
+        if not text:
+            return ""
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError as exc:
+            raise ValueError("kek must be hexadecimal") from exc
+        if len(raw) not in (16, 24, 32):
+            raise ValueError("kek must be 16, 24 or 32 bytes (32, 48 or 64 hex digits)")
+        return text
+
+    @model_validator(mode="after")
+    def _kek_consistent(self) -> AppHandlerSettings:
+        if bool(self.kek_label) != bool(self.kek):
+            raise ValueError("kek_label and kek go together (both set, or both empty)")
+        if not self.kek_label and self.environment != "development":
+            raise InsecureSettings(
+                "HYPERLORA_APP_KEK_LABEL/HYPERLORA_APP_KEK are empty: AppSKeys would be "
+                f"accepted in clear, refused for environment {self.environment!r}"
+            )
+        return self
+
+    @property
+    def kek_bytes(self) -> bytes | None:
+        return bytes.fromhex(self.kek) if self.kek else None
