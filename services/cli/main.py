@@ -23,6 +23,7 @@ def _register() -> None:
     from . import airtime as airtime_cmd
     from . import frame as frame_cmd
     from . import gateway as gateway_cmd
+    from . import ledger as ledger_cmd
     from . import simulate as simulate_cmd
 
     app.command("airtime")(airtime_cmd.airtime)
@@ -30,6 +31,7 @@ def _register() -> None:
     app.add_typer(frame_cmd.app, name="frame")
     app.add_typer(admin_cmd.app, name="admin")
     app.command("simulate")(simulate_cmd.simulate)
+    app.add_typer(ledger_cmd.app, name="ledger")
 
 
 def main() -> None:
