@@ -1,0 +1,137 @@
+"""Shared state and helpers of the network server adapter (see adapter.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.bus import Bus
+from services.bus.messages import RxMetadata
+from services.lorawan.region import Region, get_region
+from services.lorawan.types import EUI64
+from services.storage import Storage
+from services.storage.domain import DeviceSession
+from services.storage.errors import StaleVersion
+
+from . import metrics
+from .core.dedup import DedupGroup
+from .core.downlink import TxParams
+from .dedup_runner import DedupRunner
+from .metrics import NsCounters
+from .settings import NetworkServerSettings
+from .support import KeyedLocks
+
+log = logging.getLogger("hyperlora.network_server")
+
+Clock = Callable[[], datetime]
+
+TX_LEAD_S = 0.05  # the gateway must have the frame this long before the window opens
+JOIN_CONTEXT_TTL_S = 30.0
+INFLIGHT_TTL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class JoinContext:
+    """What the network server keeps of a join request until the join server answers."""
+
+    rx: tuple[RxMetadata, ...]
+    dr: int
+    freq_hz: int
+    received_at: datetime
+    opened_at: float  # loop time the first copy arrived
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A frame handed to a gateway, kept until its TX_ACK (for the RX2 retry)."""
+
+    kind: str  # "data" / "join_accept"
+    dev_eui: str
+    phy_payload: bytes
+    tx: TxParams
+    fallback: TxParams | None
+    deadline: float  # loop time after which the fallback window is gone
+    created: float
+    request_id: str | None = None
+    f_cnt_down: int | None = None
+
+
+class AdapterBase:
+    """Settings, bus, storage, clock, counters, locks and the dedup runner."""
+
+    def __init__(
+        self,
+        settings: NetworkServerSettings,
+        bus: Bus,
+        storage: Storage,
+        clock: Clock,
+        counters: NsCounters,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.storage = storage
+        self.clock = clock
+        self.counters = counters
+        self.region: Region = get_region(settings.region)
+        self.runner = DedupRunner(settings.dedup_window_ms / 1000.0, self._on_group)
+        self._locks = KeyedLocks()  # per DevEUI: session read-modify-write
+        self._addr_locks = KeyedLocks()  # per DevAddr: uplink order
+        self._uplink_slots = asyncio.Semaphore(settings.max_concurrent_uplinks)
+        self._app_ids: dict[str, str | None] = {}
+        self._joins: dict[str, JoinContext] = {}  # dedup id -> join request context
+        self._inflight: dict[str, InFlight] = {}  # downlink id -> frame awaiting TX_ACK
+
+    async def _on_group(self, group: DedupGroup) -> None:
+        raise NotImplementedError
+
+    async def _update_session(
+        self, dev_eui: EUI64, mutate: Callable[[DeviceSession], bool]
+    ) -> bool:
+        """Read, mutate and save a session under the device lock, retrying on conflicts."""
+        async with self._locks.hold(str(dev_eui)):
+            for _ in range(self.settings.save_retries):
+                session = await self.storage.sessions.get_by_dev_eui(dev_eui)
+                if session is None:
+                    log.info("ns.session.missing dev_eui=%s", dev_eui)
+                    return False
+                if not mutate(session):
+                    return False
+                try:
+                    await self.storage.sessions.save(session)
+                    return True
+                except StaleVersion:
+                    self.counters.save_conflicts += 1
+        log.error("ns.session.save_failed dev_eui=%s", dev_eui)
+        return False
+
+    async def _application_id(self, dev_eui: EUI64) -> str | None:
+        key = str(dev_eui)
+        if key in self._app_ids:
+            return self._app_ids[key]
+        device = await self.storage.devices.get(dev_eui, tenant_id=None)
+        app_id = None if device is None else str(device.application_id)
+        if len(self._app_ids) >= self.settings.device_cache_size:
+            self._app_ids.clear()
+        if self.settings.device_cache_size:
+            self._app_ids[key] = app_id
+        return app_id
+
+    async def _profile_mac_version(self, dev_eui: EUI64) -> str:
+        device = await self.storage.devices.get(dev_eui, tenant_id=None)
+        if device is not None:
+            profile = await self.storage.device_profiles.get(
+                device.device_profile_id, tenant_id=None
+            )
+            if profile is not None:
+                return profile.mac_version
+        return "1.0.3"
+
+    def _malformed(self, reason: str, **context: Any) -> None:
+        self.counters.malformed += 1
+        metrics.MALFORMED.labels(reason).inc()
+        fields = " ".join(f"{k}={v}" for k, v in context.items())
+        log.info("ns.uplink.dropped reason=%s %s", reason, fields)

@@ -1,0 +1,41 @@
+"""Network server settings (env prefix HYPERLORA_NS_)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.lorawan.region import get_region
+
+
+class NetworkServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HYPERLORA_NS_", extra="ignore")
+
+    net_id: str = "000000"  # hex, 3 bytes
+    region: str = "EU868"
+    dedup_window_ms: int = Field(default=200, ge=0, le=10_000)
+    rx1_delay: int | None = Field(default=None, ge=1, le=15)  # None: the session's value
+    rx2_freq_hz: int | None = None  # None: the session's (else the region's) RX2 frequency
+    rx2_dr: int | None = Field(default=None, ge=0, le=15)
+    downlink_tx_power_dbm: int | None = None  # None: the region default
+    allow_adr: bool = True  # False: never echo the ADR bit, ignore drcc.link_adr
+    consumer_group: str = "network_server"
+    concurrency: int = Field(default=4, ge=1)  # bus partitions handled at once per topic
+    max_concurrent_uplinks: int = Field(default=32, ge=1)  # frames processed at once
+    mac_command_max_retries: int = Field(default=3, ge=0)
+    f_opts_max_len: int = Field(default=15, ge=0, le=15)
+    save_retries: int = Field(default=3, ge=1)  # optimistic-lock retries of a session save
+    device_cache_size: int = Field(default=10_000, ge=0)
+
+    @field_validator("net_id")
+    @classmethod
+    def _net_id_hex(cls, value: str) -> str:
+        text = value.strip().upper()
+        if len(text) != 6 or any(c not in "0123456789ABCDEF" for c in text):
+            raise ValueError("net_id must be 6 hex digits")
+        return text
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return get_region(value).name
