@@ -3,7 +3,7 @@
 A submitted downlink is not written to the queue here: it goes on the bus as a plain
 ``DownlinkRequest`` (``encrypted=False``) on ``as.down.submit``; the application handler
 encrypts it with the AppSKey for the counter it reserves and hands it to the network server,
-which stores it in the device queue (see WAVE2 "Downlink payload encryption").
+which stores it in the device queue (see docs/ARCHITECTURE.md, "Downlink payload encryption").
 """
 
 from __future__ import annotations
