@@ -24,6 +24,7 @@ def _register() -> None:
     from . import frame as frame_cmd
     from . import gateway as gateway_cmd
     from . import ledger as ledger_cmd
+    from . import run as run_cmd
     from . import simulate as simulate_cmd
 
     app.command("airtime")(airtime_cmd.airtime)
@@ -32,6 +33,7 @@ def _register() -> None:
     app.add_typer(admin_cmd.app, name="admin")
     app.command("simulate")(simulate_cmd.simulate)
     app.add_typer(ledger_cmd.app, name="ledger")
+    app.command("run")(run_cmd.run)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ class StorageSettings(BaseSettings):
     # Key-encryption key for root and session keys at rest: 32 bytes as 64 hex characters.
     kek: str = DEV_KEK_HEX
     data_dir: str = Field(
-        default="./data",
+        default="./var/data",
         validation_alias=AliasChoices(
             "HYPERLORA_STORAGE_DATA_DIR", "HYPERLORA_DATA_DIR", "data_dir"
         ),

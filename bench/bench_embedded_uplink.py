@@ -1,0 +1,478 @@
+"""Benchmark: deduplicated uplinks per second through the embedded platform, and latency.
+
+The platform (gateway bridge, network server, join server, application handler, API, SQLite
+storage in a temporary data directory) runs in this process; N ABP devices are provisioned
+through the storage repositories; a separate process plays the gateways: it builds the frames
+with services.lorawan (encrypted FRMPayload, MIC) and sends them as Semtech UDP PUSH_DATA,
+paced at the requested rate. An uplink is counted when its application event comes out of the
+application handler's event hub (what ``GET /api/events`` streams), decrypted; its latency is
+event-out time minus datagram-send time (CLOCK_MONOTONIC is shared by the two processes).
+
+Phases: a sustained-throughput phase (offered rate above the target; delivered uplinks per
+second) and a latency phase at 1,000 uplinks/s (p50/p99). Targets: >= 5,000 uplinks/s
+sustained; p99 <= 50 ms at 1,000 uplinks/s. The latency includes the network server's dedup
+window (200 ms by default: every uplink waits for copies from other gateways), so the figures
+are also given minus the window; ``--dedup-window-ms 0`` measures the processing alone.
+
+Run: ``.venv/bin/python bench/bench_embedded_uplink.py [--devices 1000] [--rate 6000]
+[--seconds 10] [--latency-rate 1000] [--latency-seconds 10] [--dedup-window-ms 200]
+[--profile profile.txt]`` (``--quick`` for a short smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing as mp
+import os
+import platform as pyplatform
+import secrets
+import socket
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from services.api.settings import ApiSettings
+from services.lorawan import FHDR, MHDR, AES128Key, DevAddr, FCtrl, MACPayload, MType, PhyPayload
+from services.lorawan.types import EUI64
+from services.network_server.settings import NetworkServerSettings
+from services.platform import EmbeddedPlatform, PlatformSettings, configure_logging
+from services.storage import Application, Device, DeviceProfile, DeviceSession, Tenant
+
+MAC_VERSION = "1.0.3"
+PAYLOAD_LEN = 12
+GATEWAYS = [bytes.fromhex(f"AA555A00000000{i:02X}") for i in range(1, 5)]
+SEND_SLICE_S = 0.002
+
+
+def dev_eui_of(i: int) -> str:
+    return f"70B3D57E{i:08X}"
+
+
+def dev_addr_of(i: int) -> str:
+    return f"01{i:06X}"
+
+
+def keys_of(i: int) -> tuple[bytes, bytes]:
+    seed = i.to_bytes(4, "big")
+    return b"\x11" * 12 + seed, b"\x22" * 12 + seed
+
+
+# ------------------------------------------------------------------------------ load generator
+
+
+def build_frame(i: int, f_cnt: int) -> bytes:
+    nwk_s_key, app_s_key = keys_of(i)
+    phy = PhyPayload(
+        MHDR(MType.UNCONFIRMED_DATA_UP),
+        MACPayload(
+            FHDR(DevAddr.from_hex(dev_addr_of(i)), FCtrl(), f_cnt),
+            10,
+            f_cnt.to_bytes(4, "big") + bytes(PAYLOAD_LEN - 4),
+        ),
+    )
+    phy.encrypt_frm_payload(AES128Key(app_s_key))
+    key = AES128Key(nwk_s_key)
+    phy.set_uplink_data_mic(MAC_VERSION, 0, 5, 0, key, key)
+    return phy.to_bytes()
+
+
+def push_data(gw: bytes, phy: bytes, tmst: int) -> bytes:
+    rxpk = {
+        "tmst": tmst,
+        "chan": 0,
+        "rfch": 0,
+        "freq": 868.1,
+        "stat": 1,
+        "modu": "LORA",
+        "datr": "SF7BW125",
+        "codr": "4/5",
+        "rssi": -70,
+        "lsnr": 7.5,
+        "size": len(phy),
+        "data": base64.b64encode(phy).decode(),
+    }
+    body = json.dumps({"rxpk": [rxpk]}, separators=(",", ":")).encode()
+    return b"\x02" + secrets.token_bytes(2) + b"\x00" + gw + body
+
+
+def generator_main(conn: Connection, server: tuple[str, int], devices: int) -> None:
+    """The gateways' process: for each phase, prebuild the datagrams, then send them paced."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    sock.setblocking(False)
+    f_cnts = [0] * devices
+    while True:
+        cmd = conn.recv()
+        if cmd[0] == "quit":
+            break
+        _, rate, seconds = cmd
+        total = int(rate * seconds)
+        plan: list[tuple[int, int, bytes]] = []
+        for n in range(total):
+            i = n % devices
+            f_cnts[i] += 1
+            phy = build_frame(i, f_cnts[i])
+            plan.append((i, f_cnts[i], push_data(GATEWAYS[n % len(GATEWAYS)], phy, n * 1000)))
+        conn.send(("ready", total))
+        conn.recv()  # go
+        sent_at: list[int] = [0] * total
+        start = time.monotonic()
+        n = 0
+        while n < total:
+            due = min(total, int((time.monotonic() - start) * rate) + 1)
+            while n < due:
+                try:
+                    sock.sendto(plan[n][2], server)
+                except BlockingIOError:
+                    break
+                sent_at[n] = time.monotonic_ns()
+                n += 1
+            with_drain(sock)
+            time.sleep(SEND_SLICE_S)
+        elapsed = time.monotonic() - start
+        conn.send(("done", elapsed, [(p[0], p[1], t) for p, t in zip(plan, sent_at, strict=True)]))
+    sock.close()
+
+
+def with_drain(sock: socket.socket) -> None:
+    """Read (and ignore) the PUSH_ACKs so they do not pile up."""
+    while True:
+        try:
+            sock.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return
+
+
+# ------------------------------------------------------------------------------ the server side
+
+
+@dataclass(slots=True)
+class PhaseResult:
+    name: str
+    offered_rate: float
+    sent: int
+    send_seconds: float
+    delivered: int
+    throughput: float  # delivered / (last event - first send)
+    steady_rate: float  # events per second while the sender was sending (after 1 s)
+    latencies_ms: list[float]
+
+
+class Collector:
+    """Timestamps every ``up`` event the event hub hands out."""
+
+    def __init__(self, platform: EmbeddedPlatform, devices: int) -> None:
+        assert platform.event_hub is not None
+        self.sub = platform.event_hub.open(tenant_id=None)
+        self.index = {dev_eui_of(i): i for i in range(devices)}
+        self.seen: dict[tuple[int, int], int] = {}
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for _, event in self.sub:
+            if event.get("event") == "up":
+                i = self.index.get(str(event["dev_eui"]).upper())
+                if i is not None:
+                    self.seen[(i, int(event["f_cnt"]))] = time.monotonic_ns()
+
+
+async def provision(platform: EmbeddedPlatform, devices: int) -> None:
+    storage = platform.storage
+    assert storage is not None and platform.app_handler is not None
+    tenant = await storage.tenants.create(Tenant(name="bench"))
+    app = await storage.applications.create(Application(tenant_id=tenant.id, name="bench"))
+    app.integrations.mqtt_enabled = False
+    await storage.applications.update(app, tenant_id=None)
+    profile = await storage.device_profiles.create(
+        DeviceProfile(tenant_id=tenant.id, name="abp", supports_join=False, mac_version=MAC_VERSION)
+    )
+    for i in range(devices):
+        nwk_s_key, app_s_key = keys_of(i)
+        eui = EUI64.from_hex(dev_eui_of(i))
+        await storage.devices.create(
+            Device(
+                dev_eui=eui,
+                tenant_id=tenant.id,
+                application_id=app.id,
+                device_profile_id=profile.id,
+            )
+        )
+        sid = uuid.uuid4()
+        key = AES128Key(nwk_s_key)
+        await storage.sessions.create(
+            DeviceSession(
+                dev_eui=eui,
+                dev_addr=DevAddr.from_hex(dev_addr_of(i)),
+                mac_version=MAC_VERSION,
+                f_nwk_s_int_key=key,
+                s_nwk_s_int_key=key,
+                nwk_s_enc_key=key,
+                session_id=sid,
+            )
+        )
+        await platform.app_handler.activate_abp(
+            dev_eui=eui,
+            dev_addr=DevAddr.from_hex(dev_addr_of(i)),
+            app_s_key=AES128Key(app_s_key),
+            mac_version=MAC_VERSION,
+            session_id=sid,
+        )
+
+
+async def run_phase(
+    name: str,
+    conn: Connection,
+    collector: Collector,
+    rate: float,
+    seconds: float,
+    drain_s: float,
+    max_drain_s: float = 60.0,
+) -> PhaseResult:
+    loop = asyncio.get_running_loop()
+    conn.send(("phase", rate, seconds))
+    _, total = await loop.run_in_executor(None, conn.recv)
+    collector.seen.clear()
+    conn.send(("go",))
+    _, send_s, sent = await loop.run_in_executor(None, conn.recv)
+    # wait for the backlog: until every frame came out, or nothing new for drain_s
+    keys = {(i, f) for i, f, _ in sent}
+    last_count, last_change = -1, time.monotonic()
+    give_up = time.monotonic() + max_drain_s
+    while time.monotonic() - last_change < drain_s and time.monotonic() < give_up:
+        count = sum(1 for k in collector.seen if k in keys)
+        if count >= total:
+            break
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        await asyncio.sleep(0.1)
+    first_send = min(t for _, _, t in sent)
+    last_send = max(t for _, _, t in sent)
+    arrived = {k: t for k, t in collector.seen.items() if k in keys}
+    times = sorted(arrived.values())
+    latencies = [(arrived[(i, f)] - t) / 1e6 for i, f, t in sent if (i, f) in arrived]
+    span = ((times[-1] - first_send) / 1e9) if times else float("inf")
+    steady_from = first_send + 1_000_000_000
+    steady = [t for t in times if steady_from <= t <= last_send]
+    steady_span = (last_send - steady_from) / 1e9
+    return PhaseResult(
+        name=name,
+        offered_rate=rate,
+        sent=total,
+        send_seconds=send_s,
+        delivered=len(times),
+        throughput=len(times) / span if times else 0.0,
+        steady_rate=len(steady) / steady_span if steady_span > 0 else 0.0,
+        latencies_ms=latencies,
+    )
+
+
+class CallTimes:
+    """Wall time of every awaited call of the wrapped objects (``--timing``)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+
+    def wrap(self, obj: object, label: str, names: list[str] | None = None) -> None:
+        for name in names or [n for n in dir(obj) if not n.startswith("_")]:
+            fn = getattr(obj, name, None)
+            if not asyncio.iscoroutinefunction(fn):
+                continue
+            setattr(obj, name, self._timed(f"{label}.{name}", fn))
+
+    def _timed(self, key: str, fn: Any) -> Any:
+        bucket = self.times.setdefault(key, [])
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                bucket.append((time.perf_counter() - started) * 1000)
+
+        return timed
+
+    def clear(self) -> None:
+        for bucket in self.times.values():
+            bucket.clear()
+
+    def report(self, uplinks: int) -> None:
+        print(f"  awaited calls per delivered uplink (wall ms; {uplinks} uplinks):")
+        rows = sorted(self.times.items(), key=lambda kv: -sum(kv[1]))
+        for key, values in rows:
+            if values:
+                print(
+                    f"    {key:<48} calls/uplink {len(values) / max(1, uplinks):5.2f}  "
+                    f"p50 {pct(values, 50):6.2f}  p99 {pct(values, 99):7.2f}  "
+                    f"total/uplink {sum(values) / max(1, uplinks):6.2f}"
+                )
+
+
+def instrument(platform: EmbeddedPlatform) -> CallTimes:
+    timing = CallTimes()
+    storage = platform.storage
+    assert storage is not None and platform.network_server is not None
+    for name in ("sessions", "queue", "uplinks", "app_sessions", "devices", "applications"):
+        timing.wrap(getattr(storage, name), f"storage.{name}")
+    adapter = platform.network_server.adapter
+    timing.wrap(adapter, "ns", ["handle_data_group"])
+    return timing
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def report(r: PhaseResult, window_ms: float) -> None:
+    lat = r.latencies_ms
+    print(
+        f"{r.name}: offered {r.offered_rate:,.0f}/s for {r.send_seconds:.1f} s, sent {r.sent:,}, "
+        f"delivered {r.delivered:,} ({100 * r.delivered / max(1, r.sent):.1f} %)"
+    )
+    print(
+        f"  throughput {r.throughput:,.0f} uplinks/s (first datagram -> last event), "
+        f"steady {r.steady_rate:,.0f} uplinks/s while sending"
+    )
+    if lat:
+        print(
+            f"  latency ms: p50 {pct(lat, 50):.1f}  p90 {pct(lat, 90):.1f}  p99 {pct(lat, 99):.1f}"
+            f"  max {max(lat):.1f}  mean {statistics.fmean(lat):.1f}"
+        )
+        print(
+            f"  minus the {window_ms:.0f} ms dedup window: p50 {pct(lat, 50) - window_ms:.1f}  "
+            f"p99 {pct(lat, 99) - window_ms:.1f}"
+        )
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({model}), Python {pyplatform.python_version()}"
+
+
+async def main(args: argparse.Namespace) -> None:
+    configure_logging("WARNING")
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="hyperlora-bench-"))
+    settings = PlatformSettings(
+        data_dir=data_dir, udp_port=0, http_port=0, mqtt_enabled=False, log_level="WARNING"
+    )
+    platform = EmbeddedPlatform(
+        settings,
+        network_server=NetworkServerSettings(dedup_window_ms=args.dedup_window_ms),
+        api=ApiSettings(event_queue_size=100_000),
+    )
+    await platform.start()
+    assert platform.endpoints is not None
+    server = (platform.endpoints.udp_host, platform.endpoints.udp_port)
+    print(f"machine: {machine()}")
+    print(
+        f"data dir: {data_dir} (SQLite), devices: {args.devices}, dedup window: "
+        f"{args.dedup_window_ms} ms"
+    )
+    started = time.perf_counter()
+    await provision(platform, args.devices)
+    print(f"provisioned {args.devices} ABP devices in {time.perf_counter() - started:.1f} s")
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    gen = ctx.Process(target=generator_main, args=(child, server, args.devices), daemon=True)
+    gen.start()
+    collector = Collector(platform, args.devices)
+    timing = instrument(platform) if args.timing else None
+    profiler = None
+    try:
+        await run_phase("warm-up", parent, collector, 20, 1.0, args.drain_seconds)
+        if timing is not None:
+            timing.clear()
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(async_mode="disabled")
+            profiler.start()
+        sustained = await run_phase(
+            "sustained",
+            parent,
+            collector,
+            args.rate,
+            args.seconds,
+            args.drain_seconds,
+            args.max_drain_seconds,
+        )
+        if profiler is not None:
+            profiler.stop()
+            Path(args.profile).write_text(profiler.output_text(unicode=False, color=False))
+            print(f"profile of the sustained phase written to {args.profile}")
+        report(sustained, args.dedup_window_ms)
+        if timing is not None:
+            timing.report(sustained.delivered)
+            timing.clear()
+        latency = await run_phase(
+            "latency",
+            parent,
+            collector,
+            args.latency_rate,
+            args.latency_seconds,
+            args.drain_seconds,
+            args.max_drain_seconds,
+        )
+        report(latency, args.dedup_window_ms)
+        if timing is not None:
+            timing.report(latency.delivered)
+    finally:
+        parent.send(("quit",))
+        gen.join(timeout=10)
+        await platform.stop()
+    target_t = sustained.throughput >= 5000
+    target_l = pct(latency.latencies_ms, 99) <= 50
+    print(
+        f"targets: sustained >= 5,000/s: {'met' if target_t else 'NOT met'} "
+        f"({sustained.throughput:,.0f}/s); p99 <= 50 ms at {args.latency_rate:,.0f}/s: "
+        f"{'met' if target_l else 'NOT met'} ({pct(latency.latencies_ms, 99):.1f} ms)"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--devices", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=6000.0, help="offered rate, sustained phase")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--latency-rate", type=float, default=1000.0)
+    p.add_argument("--latency-seconds", type=float, default=10.0)
+    p.add_argument(
+        "--drain-seconds", type=float, default=15.0, help="give up after no progress for so long"
+    )
+    p.add_argument(
+        "--max-drain-seconds", type=float, default=60.0, help="wait at most this for a backlog"
+    )
+    p.add_argument("--dedup-window-ms", type=int, default=200)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--profile", default=None, help="pyinstrument text profile of the sustained phase"
+    )
+    p.add_argument("--timing", action="store_true", help="wall time of each storage call")
+    p.add_argument("--quick", action="store_true", help="small smoke run")
+    args = p.parse_args()
+    if args.quick:
+        args.devices, args.rate, args.seconds = 100, 500.0, 3.0
+        args.latency_rate, args.latency_seconds = 100.0, 3.0
+    return args
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
