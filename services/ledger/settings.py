@@ -13,7 +13,7 @@ class LedgerSettings(BaseSettings):
 
     backend: Literal["embedded", "fabric"] = "embedded"
     data_dir: str = Field(
-        default="./data",
+        default="./var/data",
         validation_alias=AliasChoices(
             "HYPERLORA_LEDGER_DATA_DIR", "HYPERLORA_DATA_DIR", "data_dir"
         ),

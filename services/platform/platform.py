@@ -2,8 +2,9 @@
 
 One event loop holds: the storage (SQLite in the data directory, migrated at start), the
 in-process bus, and every service written against them — gateway bridge (Semtech UDP), network
-server, join server, application handler (MQTT, webhooks, event hub), the REST API (uvicorn in
-the same loop), and a small recorder of gateway status reports.
+server, join server, application handler (MQTT, webhooks, event hub), the ledger writer with
+the embedded ledger (device, network and per-zone application channels, hash-chained blocks),
+the REST API (uvicorn in the same loop), and a small recorder of gateway status reports.
 
 Start order: storage -> services subscribe -> bus -> API (HTTP) -> gateway bridge (UDP): the
 inputs open last, once everything behind them runs. Stop order is the reverse, so nothing
@@ -41,6 +42,10 @@ from services.gateway_bridge.server import GatewayBridge
 from services.gateway_bridge.settings import GatewayBridgeSettings
 from services.join_server.service import JoinServerService
 from services.join_server.settings import JoinServerSettings
+from services.ledger.base import Ledger
+from services.ledger.factory import make_ledger, make_writer
+from services.ledger.settings import LedgerSettings
+from services.ledger.writer import LedgerWriter
 from services.lorawan.errors import LoRaWANError
 from services.lorawan.types import EUI64
 from services.network_server.service import NetworkServerService
@@ -92,6 +97,7 @@ class EmbeddedPlatform:
         api: ApiSettings | None = None,
         bus: BusSettings | None = None,
         gateway_bridge: GatewayBridgeSettings | None = None,
+        ledger: LedgerSettings | None = None,
     ) -> None:
         self.settings = settings or PlatformSettings()
         self.service_settings: ServiceSettings = derive_settings(
@@ -102,6 +108,7 @@ class EmbeddedPlatform:
             api=api,
             bus=bus,
             gateway_bridge=gateway_bridge,
+            ledger=ledger,
         )
         self.storage: Storage | None = None
         self.bus: Bus | None = None
@@ -111,6 +118,8 @@ class EmbeddedPlatform:
         self.join_server: JoinServerService | None = None
         self.app_handler: AppHandlerService | None = None
         self.api: ApiService | None = None
+        self.ledger: Ledger | None = None
+        self.ledger_writer: LedgerWriter | None = None
         self.first_admin_key: FirstAdminKey | None = None
         self.endpoints: Endpoints | None = None
         self._state = "new"  # new -> starting -> running -> stopping -> stopped
@@ -140,11 +149,16 @@ class EmbeddedPlatform:
             )
             self.api = ApiService(s.api, self.bus, self.storage, event_hub=self.event_hub)
             self.gateway_bridge = GatewayBridge(self.bus, s.gateway_bridge)
+            Path(s.ledger.data_dir).mkdir(parents=True, exist_ok=True)
+            self.ledger = make_ledger(s.ledger)
+            await self.ledger.start()
+            self.ledger_writer = make_writer(self.ledger, self.bus, s.ledger)
 
             # every subscription before the bus starts
             await self.network_server.start()
             await self.join_server.start()
             await self.app_handler.start()
+            await self.ledger_writer.start()
             self.gateway_bridge.subscribe()
             self.bus.subscribe(Topic.GW_STATS, GATEWAY_STATS_GROUP, self._on_gateway_stats, 1)
             await self.bus.start()
@@ -212,6 +226,10 @@ class EmbeddedPlatform:
             await _step("app_handler", self.app_handler.stop())
         if self.join_server is not None:
             await _step("join_server", self.join_server.stop())
+        if self.ledger_writer is not None:
+            await _step("ledger_writer", self.ledger_writer.stop())
+        if self.ledger is not None:
+            await _step("ledger", self.ledger.stop())
         if self.storage is not None:
             await _step("storage", self.storage.close())
         self._state = "stopped"

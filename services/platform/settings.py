@@ -27,6 +27,7 @@ from services.app_handler.settings import AppHandlerSettings
 from services.bus.settings import BusSettings
 from services.gateway_bridge.settings import GatewayBridgeSettings
 from services.join_server.settings import JoinServerSettings
+from services.ledger.settings import LedgerSettings
 from services.lorawan.errors import LoRaWANError
 from services.lorawan.region import get_region
 from services.network_server.settings import NetworkServerSettings
@@ -96,6 +97,7 @@ class ServiceSettings:
     join_server: JoinServerSettings
     app_handler: AppHandlerSettings
     api: ApiSettings
+    ledger: LedgerSettings
 
 
 def derive_settings(
@@ -107,6 +109,7 @@ def derive_settings(
     api: ApiSettings | None = None,
     bus: BusSettings | None = None,
     gateway_bridge: GatewayBridgeSettings | None = None,
+    ledger: LedgerSettings | None = None,
 ) -> ServiceSettings:
     """The services' settings: each read from its own environment (or given), with the
     platform's values for what they share. The bus is always the in-process one here."""
@@ -135,6 +138,9 @@ def derive_settings(
         update={"bind_host": p.udp_host, "bind_port": p.udp_port, "metrics_port": None}
     )
     storage = StorageSettings(data_dir=str(p.data_dir))
+    ledger_s = (ledger or LedgerSettings()).model_copy(
+        update={"backend": "embedded", "data_dir": str(Path(p.data_dir) / "ledger")}
+    )
     return ServiceSettings(
         storage=storage,
         bus=bus_s,
@@ -143,4 +149,5 @@ def derive_settings(
         join_server=js,
         app_handler=app,
         api=api_s,
+        ledger=ledger_s,
     )

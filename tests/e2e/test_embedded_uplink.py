@@ -5,9 +5,11 @@ queued application downlink) checked with lora-packet, the independent implement
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
+from services.ledger.errors import UnknownChannel
 from services.lorawan.maccommand import parse_mac_commands
 from tests.e2e.conftest import Net
 from tests.e2e.devices import AbpDevice
@@ -64,6 +66,42 @@ async def test_uplink_through_two_gateways_reaches_mqtt_webhook_and_api(
     assert len(mqtt.events("up", dev.dev_eui)) == 1
     assert len(net.webhook.events("up", dev.dev_eui)) == 1
     assert net.gw1.pending_downlinks() == 0 and net.gw2.pending_downlinks() == 0
+
+
+async def test_uplink_is_recorded_on_the_application_ledger_and_verifies(
+    net: Net, lora_packet: LoraPacket
+) -> None:
+    """The accepted uplink lands once on its zone's application ledger (embedded ledger, same
+    contracts as on Fabric); its payload verifies and a tampered payload does not."""
+    ledger = net.platform.ledger
+    assert ledger is not None
+    dev = await abp_device(net)
+    payload = b"\x42meter=17"
+    frame = dev.uplink(lora_packet, payload, f_port=3)
+    await net.gw1.push(frame, tmst=1_000_000)
+    await net.gw2.push(frame, tmst=1_000_100)
+    key = f"{dev.dev_eui}/1"
+
+    async def recorded() -> list[dict[str, object]]:
+        try:
+            raw = await ledger.evaluate("app-default", "application:by_device", [dev.dev_eui, "10"])
+        except UnknownChannel:  # the channel is created with its first block
+            return []
+        return list(json.loads(raw))
+
+    (record,) = await eventually(recorded)
+    assert record["key"] == key
+    body = record["payload"]
+    assert isinstance(body, dict) and body["f_cnt"] == 1
+    ok = json.loads(
+        await ledger.evaluate("app-default", "application:verify", [key, payload.hex()])
+    )
+    assert ok["match"] is True
+    bad = json.loads(
+        await ledger.evaluate("app-default", "application:verify", [key, (payload + b"!").hex()])
+    )
+    assert bad["match"] is False
+    assert await ledger.height("app-default") >= 1
 
 
 async def test_confirmed_uplink_is_acked_in_rx1(net: Net, lora_packet: LoraPacket) -> None:
