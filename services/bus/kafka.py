@@ -79,6 +79,7 @@ def consumer_config(settings: BusSettings, group: str) -> dict[str, Any]:
         "heartbeat_interval_ms": k.heartbeat_interval_ms,
         "max_poll_interval_ms": k.max_poll_interval_ms,
         "request_timeout_ms": k.request_timeout_ms,
+        "fetch_max_wait_ms": k.fetch_timeout_ms,
     }
 
 
@@ -181,7 +182,16 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     await w.task
         with contextlib.suppress(KafkaError):
             await self._commit()
-        await self._consumer.stop()
+        try:
+            await asyncio.wait_for(self._consumer.stop(), timeout=drain_timeout_s)
+        except TimeoutError:
+            log.warning("bus.kafka.consumer_stop_timeout group=%s", self._sub.group)
+        except asyncio.CancelledError:
+            # aiokafka 0.14 leaks the CancelledError of its own fetch tasks from stop();
+            # re-raise only when this task is really being cancelled.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
 
     # rebalance listener -------------------------------------------------------
 
@@ -383,7 +393,10 @@ class KafkaBus(Bus):
                 log.error("bus.kafka.consumer_stop_failed error=%r", exc)
         self._groups.clear()
         if self._producer is not None:
-            await self._producer.stop()  # flushes pending batches
+            try:  # flushes pending batches; bounded when the broker is gone
+                await asyncio.wait_for(self._producer.stop(), timeout=self.settings.drain_timeout_s)
+            except TimeoutError:
+                log.error("bus.kafka.producer_stop_timeout unsent records dropped")
             self._producer = None
         self._state = "stopped"
 
@@ -428,9 +441,15 @@ class KafkaBus(Bus):
             raise BusClosed("publish() needs a started bus")
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await self._producer.send_and_wait(
-            topic, value=raw, key=key.encode(), headers=encode_headers(headers)
-        )
+        try:
+            await asyncio.wait_for(
+                self._producer.send_and_wait(
+                    topic, value=raw, key=key.encode(), headers=encode_headers(headers)
+                ),
+                timeout=self.settings.kafka.request_timeout_ms / 1000,
+            )
+        except TimeoutError as exc:
+            raise BusError(f"publish to {topic} not acknowledged in time") from exc
         metrics.publish_wait(topic).observe(loop.time() - started)
         self.counters.published += 1
         count, size = metrics.published(topic)

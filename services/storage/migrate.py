@@ -32,11 +32,17 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+MIGRATION_LOCK_ID = 8317200001  # PostgreSQL advisory lock held while migrating
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
     """Run every pending migration on the database at ``url``."""
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # several services may start at once on an empty database: one migrates
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             await conn.run_sync(_upgrade_sync, revision)
     finally:
         await engine.dispose()
