@@ -113,6 +113,10 @@ class Simulation:
         self._build()
         self.network.attach(self)
         self._wants_all = bool(getattr(self.network, "wants_all_uplinks", True))
+        #: optional network-side hook: a downlink the device heard (live mode commits it)
+        self._on_dl_received: Callable[[float, DownlinkRequest], None] | None = getattr(
+            self.network, "on_downlink_received", None
+        )
         self._ran = False
 
     # -- construction ---------------------------------------------------------------------
@@ -586,9 +590,13 @@ class Simulation:
                 m.downlinks_received += 1
                 m.join_latencies.append(now + dur - dev.join_start_s)
                 dev.energy_j += rx_energy_j(dur, self._voltage)
+                if self._on_dl_received is not None:
+                    self._on_dl_received(now, req)
             return
         if dev.f_cnt_up != req.f_cnt_up or (dev.frame_done and req.ack):
             return
+        if self._on_dl_received is not None:
+            self._on_dl_received(now, req)
         m = self.metrics
         m.downlinks_received += 1
         dev.energy_j += rx_energy_j(dur, self._voltage)

@@ -77,6 +77,9 @@ class DownlinkRequest:
     ack: bool
     link_adr: LinkAdrDecision | None
     join_accept: bool = False
+    #: the network side's reference to this downlink (live mode), echoed to its
+    #: ``on_downlink_received`` hook when the device hears it
+    token: int = 0
 
     @property
     def duration_s(self) -> float:

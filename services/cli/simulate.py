@@ -1,4 +1,5 @@
-"""``hyperlora simulate``: run a radio scenario in pure mode (see docs/simulator.md).
+"""``hyperlora simulate``: run a radio scenario in pure mode, or in live mode against a running
+HyperLoRa over Semtech UDP (``--live HOST:PORT``); see docs/simulator.md.
 
 Register with ``app.command("simulate")(simulate)``.
 """
@@ -33,6 +34,13 @@ def _str_list(text: str | None) -> list[str] | None:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise typer.BadParameter(f"expected HOST:PORT, got {text!r}", param_hint="--live")
+    return host, int(port)
+
+
 def simulate(
     scenario: str = typer.Argument(..., help="scenario YAML file, or a preset name (lorasim...)"),
     out: Path | None = typer.Option(None, "--out", help="directory for metrics (JSON, CSV)"),
@@ -49,9 +57,38 @@ def simulate(
     sweep_policy: str | None = typer.Option(
         None, "--sweep-policy", help="comma-separated policy names"
     ),
+    live: str | None = typer.Option(
+        None,
+        "--live",
+        help="live mode: drive the HyperLoRa at this Semtech UDP HOST:PORT (e.g. 127.0.0.1:1700)",
+    ),
+    api_url: str | None = typer.Option(
+        None, "--api-url", help="live mode: provision through this REST API first"
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="HYPERLORA_API_KEY", help="live mode: API key (admin or tenant)"
+    ),
+    speed: float = typer.Option(
+        1.0, "--speed", min=0.01, help="live mode: simulated seconds per wall-clock second"
+    ),
+    mac_version: str = typer.Option(
+        "1.0.3", "--mac-version", help="live mode: LoRaWAN version of the devices"
+    ),
 ) -> None:
     """Simulate a LoRaWAN radio scenario and report DER, collisions, load and energy."""
     err = Console(stderr=True)
+    if live is not None:
+        if sweep_devices or sweep_policy:
+            err.print("[red]error:[/red] --live runs one scenario: no --sweep-* options")
+            raise typer.Exit(2)
+        if (api_url is None) != (api_key is None):
+            err.print("[red]error:[/red] --api-url and --api-key go together")
+            raise typer.Exit(2)
+        _simulate_live(
+            scenario, _host_port(live), api_url, api_key, speed, mac_version,
+            devices, seed, policy, out, json_out, err,
+        )  # fmt: skip
+        return
     try:
         sc = load_scenario(scenario).with_overrides(devices=devices, seed=seed, policy=policy)
         counts = _int_list(sweep_devices)
@@ -106,3 +143,63 @@ def simulate(
         )
     if out_dir is not None:
         err.print(f"results in {out_dir}")
+
+
+def _simulate_live(
+    scenario: str,
+    server: tuple[str, int],
+    api_url: str | None,
+    api_key: str | None,
+    speed: float,
+    mac_version: str,
+    devices: int | None,
+    seed: int | None,
+    policy: str | None,
+    out: Path | None,
+    json_out: bool,
+    err: Console,
+) -> None:
+    from simulator.live import (
+        ApiTarget,
+        LiveConnectionError,
+        LiveOptions,
+        ProvisioningError,
+        run_live,
+    )
+
+    try:
+        sc = load_scenario(scenario).with_overrides(devices=devices, seed=seed, policy=policy)
+        get_policy(sc.policy)
+        options = LiveOptions(speed=speed, mac_version=mac_version)
+    except (FileNotFoundError, ValidationError, UnknownPolicy) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    api = None if api_url is None or api_key is None else ApiTarget(api_url, api_key)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=json_out,
+    ) as bar:
+        task = bar.add_task(f"{sc.name} live x{speed:g}", total=1.0)
+        try:
+            res = run_live(sc, server, options, api, lambda f: bar.update(task, completed=f))
+        except (LiveConnectionError, ProvisioningError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from exc
+    if out is not None:
+        res.write(out)
+    if json_out:
+        typer.echo(orjson.dumps(res.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    st = res.live
+    err.print(
+        f"{sc.name} live x{speed:g} devices={sc.devices.count}: joined {st.joined}, "
+        f"sent {st.frames_sent}, forwarded {st.uplinks_forwarded} "
+        f"({st.rxpk_forwarded} gateway copies), joins {st.join_requests_forwarded}/"
+        f"{st.join_requests_sent} forwarded, downlinks {st.downlinks_received} "
+        f"(ACKs {st.acks_received}, LinkADRReq applied {st.link_adr_applied}), "
+        f"{res.wall_s:.1f} s wall"
+    )
