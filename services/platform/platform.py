@@ -48,6 +48,7 @@ from services.ledger.settings import LedgerSettings
 from services.ledger.writer import LedgerWriter
 from services.lorawan.errors import LoRaWANError
 from services.lorawan.types import EUI64
+from services.migration import MigrationService, MigrationSettings, RoutingTable, WriterStatsSource
 from services.network_server.service import NetworkServerService
 from services.network_server.settings import NetworkServerSettings
 from services.storage import Storage, StorageError, open_storage
@@ -120,6 +121,7 @@ class EmbeddedPlatform:
         self.api: ApiService | None = None
         self.ledger: Ledger | None = None
         self.ledger_writer: LedgerWriter | None = None
+        self.migration: MigrationService | None = None
         self.first_admin_key: FirstAdminKey | None = None
         self.endpoints: Endpoints | None = None
         self._state = "new"  # new -> starting -> running -> stopping -> stopped
@@ -152,13 +154,15 @@ class EmbeddedPlatform:
             Path(s.ledger.data_dir).mkdir(parents=True, exist_ok=True)
             self.ledger = make_ledger(s.ledger)
             await self.ledger.start()
-            self.ledger_writer = make_writer(self.ledger, self.bus, s.ledger)
+            self.ledger_writer = self._make_ledger_writer(self.ledger)
 
             # every subscription before the bus starts
             await self.network_server.start()
             await self.join_server.start()
             await self.app_handler.start()
             await self.ledger_writer.start()
+            if self.migration is not None:
+                await self.migration.start()
             self.gateway_bridge.subscribe()
             self.bus.subscribe(Topic.GW_STATS, GATEWAY_STATS_GROUP, self._on_gateway_stats, 1)
             await self.bus.start()
@@ -226,6 +230,8 @@ class EmbeddedPlatform:
             await _step("app_handler", self.app_handler.stop())
         if self.join_server is not None:
             await _step("join_server", self.join_server.stop())
+        if self.migration is not None:
+            await _step("migration", self.migration.stop())
         if self.ledger_writer is not None:
             await _step("ledger_writer", self.ledger_writer.stop())
         if self.ledger is not None:
@@ -276,6 +282,23 @@ class EmbeddedPlatform:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    # ------------------------------------------------------------------ ledger
+    def _make_ledger_writer(self, ledger: Ledger) -> LedgerWriter:
+        """The ledger writer; with two or more zones configured (HYPERLORA_MIGRATION_ZONES),
+        the migration service routes application records from busy zones to idle ones."""
+        s = self.service_settings
+        m = MigrationSettings(data_dir=s.ledger.data_dir)
+        if not (m.enabled and len(m.zones) >= 2):
+            return make_writer(ledger, self.bus, s.ledger)
+        routing = RoutingTable()
+        stats = WriterStatsSource(None, routing, m.zones, m.params(), ledger)
+        writer = make_writer(
+            ledger, self.bus, s.ledger, route=routing.route, on_commit=stats.on_commit
+        )
+        stats.writer = writer
+        self.migration = MigrationService(m, stats, routing)
+        return writer
 
     # ------------------------------------------------------------------ gateway status
 

@@ -146,3 +146,19 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         PlatformSettings(net_id="xyz")
     with pytest.raises(ValueError):
         PlatformSettings(admin_api_key="short")
+
+
+async def test_migration_runs_when_two_zones_are_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One zone (the default): no migration service. Two zones: the migration service runs
+    beside the ledger writer and routes through its routing table."""
+    settings = PlatformSettings(data_dir=tmp_path, udp_port=0, http_port=0, mqtt_enabled=False)
+    async with EmbeddedPlatform(settings) as platform:
+        assert platform.ledger_writer is not None and platform.migration is None
+    monkeypatch.setenv("HYPERLORA_MIGRATION_ZONES", '["zone-a", "zone-b"]')
+    monkeypatch.setenv("HYPERLORA_MIGRATION_POLICY", "predictive")
+    async with EmbeddedPlatform(settings) as platform:
+        assert platform.migration is not None
+        assert platform.ledger_writer is not None
+        assert platform.ledger_writer.route.__self__ is platform.migration.routing  # type: ignore[attr-defined]
