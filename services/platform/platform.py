@@ -2,7 +2,8 @@
 
 One event loop holds: the storage (SQLite in the data directory, migrated at start), the
 in-process bus, and every service written against them — gateway bridge (Semtech UDP), network
-server, join server, application handler (MQTT, webhooks, event hub), the ledger writer with
+server, join server, application handler (MQTT, webhooks, event hub), DRCC / ADR rate control
+(policy per device profile), the ledger writer with
 the embedded ledger (device, network and per-zone application channels, hash-chained blocks),
 the REST API (uvicorn in the same loop), and a small recorder of gateway status reports.
 
@@ -38,6 +39,8 @@ from services.bus import Bus, Envelope, Topic, make_bus
 from services.bus.memory import MemoryBus
 from services.bus.messages import BaseMessage, GatewayStats
 from services.bus.settings import BusSettings
+from services.drcc.service import DrccService
+from services.drcc.settings import DrccSettings
 from services.gateway_bridge.server import GatewayBridge
 from services.gateway_bridge.settings import GatewayBridgeSettings
 from services.join_server.service import JoinServerService
@@ -122,6 +125,7 @@ class EmbeddedPlatform:
         self.ledger: Ledger | None = None
         self.ledger_writer: LedgerWriter | None = None
         self.migration: MigrationService | None = None
+        self.drcc: DrccService | None = None
         self.first_admin_key: FirstAdminKey | None = None
         self.endpoints: Endpoints | None = None
         self._state = "new"  # new -> starting -> running -> stopping -> stopped
@@ -151,6 +155,7 @@ class EmbeddedPlatform:
             )
             self.api = ApiService(s.api, self.bus, self.storage, event_hub=self.event_hub)
             self.gateway_bridge = GatewayBridge(self.bus, s.gateway_bridge)
+            self.drcc = DrccService(DrccSettings(), self.bus, self.storage)
             Path(s.ledger.data_dir).mkdir(parents=True, exist_ok=True)
             self.ledger = make_ledger(s.ledger)
             await self.ledger.start()
@@ -160,6 +165,7 @@ class EmbeddedPlatform:
             await self.network_server.start()
             await self.join_server.start()
             await self.app_handler.start()
+            await self.drcc.start()
             await self.ledger_writer.start()
             if self.migration is not None:
                 await self.migration.start()
@@ -230,6 +236,8 @@ class EmbeddedPlatform:
             await _step("app_handler", self.app_handler.stop())
         if self.join_server is not None:
             await _step("join_server", self.join_server.stop())
+        if self.drcc is not None:
+            await _step("drcc", self.drcc.stop())
         if self.migration is not None:
             await _step("migration", self.migration.stop())
         if self.ledger_writer is not None:
