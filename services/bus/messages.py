@@ -353,6 +353,10 @@ class UplinkMeta(BaseMessage):
     signals: list[GwSignal]
     gw_count: int = Field(ge=0)
     received_at: UtcDatetime
+    # additive (same schema version): the device's enabled channel indices as the network
+    # server knows them, and the PHYPayload size in bytes; None when the sender does not say
+    enabled_channels: list[int] | None = None
+    size: int | None = Field(default=None, ge=0)
 
 
 class JoinEvent(BaseMessage):

@@ -50,6 +50,8 @@ class UplinkInput:
     signals: tuple[GatewaySignal, ...]
     region: str | None = None
     size: int | None = None  # PHYPayload bytes, when the meta carries it
+    #: the device's enabled channel indices as the network server knows them (None: unknown)
+    enabled_channels: tuple[int, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -163,6 +165,12 @@ class DrccCore:
                 if up.tx_power_index is None:
                     view.tx_power_index = int(p["tx_power_index"])
                 view.pending = None
+        # the network server's view of the enabled channels (updated by LinkADRAns) is the
+        # truth when it is given: the whole plan is only the guess without it
+        if up.enabled_channels is not None:
+            known = sorted({i for i in up.enabled_channels if 0 <= i < len(plan)})
+            if known:
+                view.channels = known
         signals = up.signals
         snrs = [g.snr_db for g in signals]
         rssis = [g.rssi_dbm for g in signals]

@@ -25,6 +25,7 @@ class DrccCounters:
     uplinks: int = 0
     duplicates: int = 0
     decisions: int = 0
+    ledger_records: int = 0  # link_adr records published on ledger.tx
     skipped: dict[str, int] = field(default_factory=dict)
     errors: int = 0
 

@@ -17,10 +17,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from services.bus import Bus, Topic
 from services.bus.base import Envelope
-from services.bus.messages import BaseMessage, LinkAdrDecision, UplinkMeta
+from services.bus.messages import BaseMessage, LedgerRecord, LinkAdrDecision, UplinkMeta
 from services.lorawan.errors import LoRaWANError
 from services.lorawan.types import EUI64
 from services.storage.domain import DrccDecision, DrccState
@@ -39,6 +40,8 @@ Clock = Callable[[], datetime]
 
 #: device -> (looked up at, adr_policy) entries kept before the cache starts over
 PROFILE_CACHE_MAX = 100_000
+#: the network ledger's kind for rate-control decisions (chaincode/network.py)
+LEDGER_KIND = "link_adr"
 
 
 def utc_now() -> datetime:
@@ -53,7 +56,8 @@ def uplink_input(msg: UplinkMeta) -> UplinkInput:
         )
         for s in msg.signals
     )
-    size = getattr(msg, "size", None)
+    size = msg.size
+    enabled = msg.enabled_channels
     return UplinkInput(
         dev_eui=msg.dev_eui,
         f_cnt=msg.f_cnt,
@@ -65,7 +69,35 @@ def uplink_input(msg: UplinkMeta) -> UplinkInput:
         nb_trans=msg.nb_trans,
         signals=signals,
         region=msg.region,
-        size=int(size) if isinstance(size, int) else None,
+        size=int(size) if size else None,
+        enabled_channels=None if enabled is None else tuple(int(i) for i in enabled),
+    )
+
+
+def ledger_record(out: LinkAdrDecision, zone: str, der: float | None = None) -> LedgerRecord:
+    """The network-ledger record of one published decision (chaincode/network.py validates
+    kind ``link_adr``: key ``<dev_eui>/<decision id>``, the fields below)."""
+    payload: dict[str, Any] = {
+        "dev_eui": out.dev_eui,
+        "reason": out.reason or "unspecified",
+        "algorithm": out.policy,
+        "dr": out.dr,
+        "tx_power_index": out.tx_power_index,
+        "nb_trans": out.nb_trans,
+        "channels": list(out.channels),
+        "zone": zone,
+        "decided_at": out.decided_at.isoformat(),
+        "details": {"decision_id": out.decision_id, "based_on_f_cnt": out.based_on_f_cnt},
+    }
+    if der is not None:
+        payload["der"] = min(1.0, max(0.0, float(der)))
+    return LedgerRecord(
+        idempotency_key=f"adr:{out.dev_eui}:{out.decision_id}",
+        channel="network",
+        kind=LEDGER_KIND,
+        zone=zone,
+        key=f"{out.dev_eui}/{out.decision_id}",
+        payload=payload,
     )
 
 
@@ -191,6 +223,13 @@ class DrccService:
                 details={"decision_id": outcome.decision_id, "based_on_f_cnt": msg.f_cnt},
             )
         )
+        if self.settings.ledger_enabled:
+            der = outcome.view.policy_state.get("last_der")
+            record = ledger_record(
+                out, self.settings.ledger_zone, der if isinstance(der, int | float) else None
+            )
+            await self.bus.publish(Topic.LEDGER_TX, record.zone, record)
+            self.counters.ledger_records += 1
         await self.bus.publish(Topic.DRCC_LINK_ADR, msg.dev_eui, out)
         self.counters.decisions += 1
         metrics.DECISIONS.labels(outcome.policy).inc()

@@ -40,6 +40,10 @@ class DrccSettings(BaseSettings):
     usage_bins: int = Field(default=20, ge=1)
     default_payload_bytes: int = Field(default=20, ge=0, le=242)
     profile_cache_s: float = Field(default=60.0, ge=0)
+    #: write each published decision to the network ledger (ledger.tx, kind "link_adr")
+    ledger_enabled: bool = True
+    #: zone the network-ledger records name (the network ledger is shared by every zone)
+    ledger_zone: str = Field(default="default", min_length=1)
     # lorawan-adr
     adr_installation_margin_db: float = 10.0
     adr_min_history: int = Field(default=20, ge=1)
