@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 
 from services.lorawan.errors import InvalidKey
 from services.lorawan.types import EUI64
-from services.storage import Storage
+from services.storage import Application, Storage
 
 from .core.events import DeviceInfo, Webhook
 
@@ -31,10 +32,13 @@ class DeviceDirectory:
         self._monotonic = monotonic
         self._max = max_entries
         self._cache: OrderedDict[str, tuple[float, DeviceInfo | None]] = OrderedDict()
+        # applications, shared by many devices: one lookup per application and TTL
+        self._apps: dict[uuid.UUID, tuple[float, Application | None]] = {}
 
     def invalidate(self, dev_eui: str | None = None) -> None:
         if dev_eui is None:
             self._cache.clear()
+            self._apps.clear()
         else:
             self._cache.pop(dev_eui.upper(), None)
 
@@ -60,7 +64,7 @@ class DeviceDirectory:
         device = await self._storage.devices.get(eui, tenant_id=None)
         if device is None:
             return None
-        app = await self._storage.applications.get(device.application_id, tenant_id=None)
+        app = await self._application(device.application_id)
         integrations = app.integrations if app is not None else None
         return DeviceInfo(
             dev_eui=dev_eui,
@@ -75,3 +79,15 @@ class DeviceDirectory:
                 for w in (integrations.webhooks if integrations is not None else [])
             ),
         )
+
+    async def _application(self, application_id: uuid.UUID) -> Application | None:
+        now = self._monotonic()
+        hit = self._apps.get(application_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        app = await self._storage.applications.get(application_id, tenant_id=None)
+        if self._ttl > 0:
+            if len(self._apps) >= self._max:
+                self._apps.clear()
+            self._apps[application_id] = (now + self._ttl, app)
+        return app

@@ -47,7 +47,8 @@ from services.bus.topics import Topic
 from services.lorawan.errors import InvalidKey
 from services.lorawan.types import EUI64, AES128Key, DevAddr
 from services.storage import NotFound, Storage, UplinkRecord
-from services.storage.repositories.app_session import AppSession
+from services.storage.batching import GroupCommitter
+from services.storage.repositories.app_session import AppSession, NsCounterReport
 
 from . import sessions
 from .codecs import encode_payload
@@ -130,6 +131,19 @@ class AppHandlerService:
         self._sessions: OrderedDict[str, AppSession] = OrderedDict()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._seen: OrderedDict[str, None] = OrderedDict()
+        # uplink log inserts of concurrent handlers share one transaction (group commit);
+        # each handler returns (and its record is acknowledged) only after its commit
+        self._uplink_log: GroupCommitter[UplinkRecord, bool] = GroupCommitter(
+            storage.uplinks.insert_many,
+            max_batch=settings.commit_max_batch,
+            linger_s=settings.commit_linger_ms / 1000.0,
+        )
+        # the NS's downlink counters reported with uplinks: group-committed the same way
+        self._ns_counters: GroupCommitter[NsCounterReport, None] = GroupCommitter(
+            storage.app_sessions.record_ns_counters_many,
+            max_batch=settings.commit_max_batch,
+            linger_s=settings.commit_linger_ms / 1000.0,
+        )
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -156,6 +170,8 @@ class AppHandlerService:
         if not self._started:
             return
         self._started = False
+        await self._uplink_log.close()
+        await self._ns_counters.close()
         if self.mqtt is not None:
             await self.mqtt.stop()
         await self.webhooks.stop()
@@ -264,8 +280,10 @@ class AppHandlerService:
         if _advances(up.n_f_cnt_down, session.n_f_cnt_down) or _advances(
             up.a_f_cnt_down, session.a_f_cnt_down
         ):
-            await self._storage.app_sessions.record_ns_counters(
-                eui, sid, n_f_cnt_down=up.n_f_cnt_down, a_f_cnt_down=up.a_f_cnt_down
+            await self._ns_counters.submit(
+                NsCounterReport(
+                    eui, sid, n_f_cnt_down=up.n_f_cnt_down, a_f_cnt_down=up.a_f_cnt_down
+                )
             )
             if _advances(up.n_f_cnt_down, session.n_f_cnt_down):
                 session.n_f_cnt_down = up.n_f_cnt_down
@@ -287,7 +305,7 @@ class AppHandlerService:
             confirmed=up.confirmed,
         )
         try:
-            inserted = await self._storage.uplinks.insert(record)
+            inserted = await self._uplink_log.submit(record)
         except NotFound as exc:
             self.counters.uplink("unknown_device")
             log.warning("app_handler.uplink_unknown_device dev_eui=%s", up.dev_eui)

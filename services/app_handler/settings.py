@@ -48,7 +48,10 @@ class AppHandlerSettings(BaseSettings):
     )
 
     consumer_group: str = "app_handler"
-    concurrency: int = Field(default=4, ge=1)
+    # partitions handled at once per topic: their uplink log inserts share one transaction
+    concurrency: int = Field(default=8, ge=1)
+    commit_max_batch: int = Field(default=256, ge=1)  # uplink log records per transaction
+    commit_linger_ms: float = Field(default=0.0, ge=0, le=100)  # wait to grow a batch
     # KEK the join server wraps AppSKeys with (RFC 3394). Empty label: keys arrive in clear
     # hex, accepted only in development.
     kek_label: str = ""

@@ -47,6 +47,8 @@ from .topics import dlq_topic, is_dlq, model_for
 
 log = logging.getLogger("hyperlora.bus.memory")
 
+PARTITION_CACHE_SIZE = 100_000
+
 
 @dataclass(slots=True)
 class _Group:
@@ -85,6 +87,7 @@ class MemoryBus(Bus):
         self._pending = 0  # records queued or being handled, over all groups
         self._idle = asyncio.Event()
         self._idle.set()
+        self._partition_cache: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------ interface
 
@@ -182,6 +185,16 @@ class MemoryBus(Bus):
 
     # ------------------------------------------------------------------ internals
 
+    def _partition(self, key: str, n: int) -> int:
+        """partition_for, memoised: murmur2 in pure Python costs more than the rest of a
+        publish, and keys (DevEUIs, DevAddrs, gateway EUIs) repeat."""
+        cached = self._partition_cache.get((key, n))
+        if cached is None:
+            if len(self._partition_cache) >= PARTITION_CACHE_SIZE:
+                self._partition_cache.clear()
+            cached = self._partition_cache[(key, n)] = partition_for(key, n)
+        return cached
+
     def queue_depth(self, topic: str, group: str) -> int:
         state = self._groups.get(topic, {}).get(group)
         return 0 if state is None else sum(q.qsize() for q in state.queues)
@@ -197,7 +210,7 @@ class MemoryBus(Bus):
         if self._state in ("new", "stopped"):
             raise BusClosed(f"publish() on a bus that is {self._state} (start it first)")
         topic = str(topic)
-        partition = partition_for(key, self.partitions_of(topic))
+        partition = self._partition(key, self.partitions_of(topic))
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
         record = Record(
@@ -221,7 +234,11 @@ class MemoryBus(Bus):
             return
         started = time.perf_counter()
         for state in groups.values():
-            await state.queues[partition].put(record)
+            queue = state.queues[partition]
+            if queue.full():
+                await queue.put(record)  # backpressure
+            else:
+                queue.put_nowait(record)
             self._pending += 1
             self._idle.clear()
             metrics.queue_depth(topic, state.name).inc()

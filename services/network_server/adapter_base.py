@@ -14,14 +14,17 @@ from services.bus.messages import RxMetadata
 from services.lorawan.region import Region, get_region
 from services.lorawan.types import EUI64
 from services.storage import Storage
+from services.storage.batching import GroupCommitter
 from services.storage.domain import DeviceSession
 from services.storage.errors import StaleVersion
+from services.storage.repositories.session_batch import SessionWrite
 
 from . import metrics
 from .core.dedup import DedupGroup
 from .core.downlink import TxParams
 from .dedup_runner import DedupRunner
 from .metrics import NsCounters
+from .session_cache import SessionCache
 from .settings import NetworkServerSettings
 from .support import KeyedLocks
 
@@ -84,6 +87,15 @@ class AdapterBase:
         self._app_ids: dict[str, str | None] = {}
         self._joins: dict[str, JoinContext] = {}  # dedup id -> join request context
         self._inflight: dict[str, InFlight] = {}  # downlink id -> frame awaiting TX_ACK
+        # the uplink path's sessions (a hint: every write is conditional) and its writes,
+        # many frames' in one transaction, each frame awaiting its batch's commit
+        self.session_cache = SessionCache(settings.session_cache_size)
+        storage.sessions.on_change(self.session_cache.invalidate_dev_eui)
+        self.session_writer: GroupCommitter[SessionWrite, int] = GroupCommitter(
+            storage.sessions.save_many,
+            max_batch=settings.commit_max_batch,
+            linger_s=settings.commit_linger_ms / 1000.0,
+        )
 
     async def _on_group(self, group: DedupGroup) -> None:
         raise NotImplementedError

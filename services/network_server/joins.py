@@ -113,6 +113,10 @@ class JoinFlow(TransmitFlow):
         try:
             async with self._locks.hold(msg.dev_eui):
                 await self.storage.sessions.create(session)
+                # a new session: the device's cached one (via the repository's listener) and
+                # the cached candidates of its new DevAddr (shared DevAddrs) are stale
+                self.session_cache.invalidate_dev_eui(dev_eui)
+                self.session_cache.invalidate_dev_addr(session.dev_addr)
         except (NotFound, StorageError) as exc:
             log.error("ns.join.session_not_created dev_eui=%s error=%s", msg.dev_eui, exc)
             return

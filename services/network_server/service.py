@@ -52,3 +52,4 @@ class NetworkServerService:
 
     async def stop(self) -> None:
         await self.adapter.runner.flush()
+        await self.adapter.session_writer.close()

@@ -21,11 +21,15 @@ class NetworkServerSettings(BaseSettings):
     allow_adr: bool = True  # False: never echo the ADR bit, ignore drcc.link_adr
     consumer_group: str = "network_server"
     concurrency: int = Field(default=4, ge=1)  # bus partitions handled at once per topic
-    max_concurrent_uplinks: int = Field(default=32, ge=1)  # frames processed at once
+    # frames processed at once (their session writes share one transaction: group commit)
+    max_concurrent_uplinks: int = Field(default=256, ge=1)
     mac_command_max_retries: int = Field(default=3, ge=0)
     f_opts_max_len: int = Field(default=15, ge=0, le=15)
     save_retries: int = Field(default=3, ge=1)  # optimistic-lock retries of a session save
     device_cache_size: int = Field(default=10_000, ge=0)
+    session_cache_size: int = Field(default=100_000, ge=0)  # DevAddrs cached; 0: no cache
+    commit_max_batch: int = Field(default=256, ge=1)  # session writes per transaction
+    commit_linger_ms: float = Field(default=0.0, ge=0, le=100)  # wait to grow a batch
 
     @field_validator("net_id")
     @classmethod

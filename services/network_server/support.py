@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from services.storage.domain import DeviceSession, QueueItem
@@ -21,18 +21,45 @@ class KeyedLocks:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
+    def hold(self, key: str) -> _Held:
+        return _Held(self, key)
+
+
+class _Held:
+    """``async with locks.hold(key)``: a plain class (cheaper than a generator-based context
+    manager on the uplink path, which takes two of these per frame)."""
+
+    __slots__ = ("_key", "_lock", "_owner")
+
+    def __init__(self, owner: KeyedLocks, key: str) -> None:
+        self._owner = owner
+        self._key = key
+        self._lock: asyncio.Lock | None = None
+
+    async def __aenter__(self) -> None:
+        owner, key = self._owner, self._key
+        lock = owner._locks.get(key)
+        if lock is None:
+            lock = owner._locks[key] = asyncio.Lock()
+        owner._users[key] = owner._users.get(key, 0) + 1
         try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if self._users[key] == 0:
-                del self._users[key]
-                del self._locks[key]
+            await lock.acquire()
+        except BaseException:
+            self._release_user()
+            raise
+        self._lock = lock
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._lock is not None
+        self._lock.release()
+        self._release_user()
+
+    def _release_user(self) -> None:
+        owner, key = self._owner, self._key
+        owner._users[key] -= 1
+        if owner._users[key] == 0:
+            del owner._users[key]
+            del owner._locks[key]
 
 
 def item_id_for(request_id: str) -> uuid.UUID:
@@ -75,5 +102,11 @@ def drop_queue_meta(session: DeviceSession, item_id: uuid.UUID | str) -> None:
             session.mac_command_state.pop(QUEUE_META, None)
 
 
+_IDS = random.Random(os.urandom(32))  # ids need uniqueness, not secrecy: no syscall per id
+_V4 = (0x4 << 76) | (0x2 << 62)
+_V4_MASK = ~((0xF << 76) | (0x3 << 62))
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random 128-bit id as 32 hex digits (a version-4 UUID's hex form)."""
+    return f"{(_IDS.getrandbits(128) & _V4_MASK) | _V4:032x}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from services.bus.messages import DownlinkAck
 from services.lorawan.errors import FrameCounterReplay, LoRaWANError, MicMismatch
 from services.storage.domain import DeviceSession, QueueItem
 from services.storage.errors import NotFound, StaleVersion
+from services.storage.repositories.session_batch import SessionWrite
 
 from . import metrics
 from .adapter_base import log
@@ -55,15 +57,9 @@ class UplinkFlow(TransmitFlow):
     ) -> None:
         try:
             ctx = up.decode(frame, self.region, self.clock())
-            candidates = await self.storage.sessions.candidates_by_dev_addr(ctx.dev_addr)
-            up.select_session(ctx, candidates)
-            up.check_f_cnt(ctx)
+            await self._select_session(ctx)
             session = ctx.require_session()
             async with self._locks.hold(str(session.dev_eui)):
-                if not ctx.retransmission:
-                    await self.storage.sessions.advance_f_cnt_up(
-                        session.dev_eui, ctx.f_cnt, session_id=session.session_id
-                    )
                 await self._complete_uplink(ctx, opened_at)
         except UnknownDevAddr as exc:
             self.counters.unknown_dev_addr += 1
@@ -84,6 +80,41 @@ class UplinkFlow(TransmitFlow):
         except NotFound as exc:  # the session vanished between lookup and update
             log.warning("ns.uplink.session_gone dev_addr=%s error=%s", dev_addr, exc)
 
+    async def _candidates(self, ctx: up.UplinkContext) -> tuple[list[DeviceSession], bool]:
+        """The sessions of the frame's DevAddr: cached (True) or read and cached (False)."""
+        cached = self.session_cache.get(ctx.dev_addr)
+        if cached is not None:
+            return cached, True
+        epoch = self.session_cache.epoch
+        fresh = await self.storage.sessions.candidates_by_dev_addr(ctx.dev_addr)
+        self.session_cache.put(ctx.dev_addr, fresh, epoch)
+        return fresh, False
+
+    async def _select_session(self, ctx: up.UplinkContext) -> None:
+        """Session, full FCnt, MIC and counter checks; a frame refused on cached sessions is
+        checked again on the stored ones before it is rejected (the cache may be stale)."""
+        tx_ch = ctx.tx_ch
+        candidates, cached = await self._candidates(ctx)
+        try:
+            up.select_session(ctx, candidates)
+            up.check_f_cnt(ctx)
+        except (UnknownDevAddr, MicMismatch, FrameCounterReplay):
+            if not cached:
+                raise
+            self.session_cache.invalidate_dev_addr(ctx.dev_addr)
+            ctx.tx_ch, ctx.retransmission = tx_ch, False
+            candidates, _ = await self._candidates(ctx)
+            up.select_session(ctx, candidates)
+            up.check_f_cnt(ctx)
+
+    async def _write_session(self, ctx: up.UplinkContext, s: DeviceSession) -> None:
+        """The session (and, for a new frame, its counter: written only if greater than the
+        stored one) in the next group commit; returns once that transaction committed."""
+        s.version = await self.session_writer.submit(
+            SessionWrite(s, advance=not ctx.retransmission and not ctx.f_cnt_advanced)
+        )
+        self.session_cache.update(s)
+
     async def _complete_uplink(self, ctx: up.UplinkContext, opened_at: float) -> None:
         s0 = ctx.require_session()
         dev_eui = s0.dev_eui
@@ -93,6 +124,16 @@ class UplinkFlow(TransmitFlow):
         # Every item this server queued has its counter in the session (support.QUEUE_META):
         # without one there is nothing to send or to await, and the queue is not read.
         has_queue = bool(s0.mac_command_state.get(QUEUE_META))
+        if has_queue and not ctx.retransmission:
+            # the queue is touched below: the counter must be ours first (exact, atomic)
+            try:
+                await self.storage.sessions.advance_f_cnt_up(
+                    dev_eui, ctx.f_cnt, session_id=s0.session_id
+                )
+            except (FrameCounterReplay, NotFound):
+                self.session_cache.invalidate_dev_eui(dev_eui)
+                raise
+            ctx.f_cnt_advanced = True
         pending_item = await self.storage.queue.get_pending(dev_eui) if has_queue else None
         if pending_item is not None and not ctx.retransmission:
             acks.append(await self._resolve_pending(s0, pending_item, ctx.ack))
@@ -115,15 +156,19 @@ class UplinkFlow(TransmitFlow):
                 drop_queue_meta(s, rid)
             plan = self._plan_downlink(ctx, s, item, more)
             try:
-                await self.storage.sessions.save(s)
+                await self._write_session(ctx, s)
                 break
             except StaleVersion:
                 self.counters.save_conflicts += 1
+                self.session_cache.invalidate_dev_eui(dev_eui)
                 fresh = await self.storage.sessions.get_by_dev_eui(dev_eui)
                 if fresh is None or fresh.session_id != s0.session_id:
                     log.warning("ns.uplink.session_replaced dev_eui=%s", dev_eui)
                     return
-                up.rebase(ctx, fresh)
+                up.rebase_checked(ctx, fresh)
+            except (FrameCounterReplay, NotFound):
+                self.session_cache.invalidate_dev_eui(dev_eui)
+                raise
         else:
             log.error("ns.uplink.save_failed dev_eui=%s f_cnt=%d", dev_eui, ctx.f_cnt)
             return
@@ -156,19 +201,20 @@ class UplinkFlow(TransmitFlow):
         else:
             self.counters.uplinks += 1
             metrics.UPLINKS.inc()
-        event = up.uplink_event(ctx)
-        log.info(
-            "ns.%s dev_eui=%s dev_addr=%s f_cnt=%d f_port=%s dr=%d gw_eui=%s mac=%s",
-            event["kind"],
-            event["dev_eui"],
-            event["dev_addr"],
-            ctx.f_cnt,
-            ctx.f_port,
-            ctx.dr,
-            ",".join(event["gw_eui"]),
-            ",".join(event["mac_commands"]),
-            extra={"event": event},
-        )
+        if log.isEnabledFor(logging.INFO):  # the event dict costs more than the check
+            event = up.uplink_event(ctx)
+            log.info(
+                "ns.%s dev_eui=%s dev_addr=%s f_cnt=%d f_port=%s dr=%d gw_eui=%s mac=%s",
+                event["kind"],
+                event["dev_eui"],
+                event["dev_addr"],
+                ctx.f_cnt,
+                ctx.f_port,
+                ctx.dr,
+                ",".join(event["gw_eui"]),
+                ",".join(event["mac_commands"]),
+                extra={"event": event},
+            )
         if plan is not None:
             frame = plan.frame
             await self._transmit(

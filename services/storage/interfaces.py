@@ -13,6 +13,7 @@ Listings take ``limit`` / ``offset`` and return a :class:`Page` with the total c
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -35,6 +36,7 @@ from .domain import (
     Zone,
 )
 from .repositories.app_session import AppSession
+from .repositories.session_batch import SessionWrite
 
 TenantId = uuid.UUID | None
 
@@ -168,6 +170,17 @@ class DeviceSessionRepository(Protocol):
         """
         ...
 
+    async def save_many(self, writes: Sequence[SessionWrite]) -> list[int | Exception]:
+        """Group commit of the uplink path: every write (a save at the session's version and,
+        with ``advance``, the counter advance) in one transaction; per write, the new
+        version or its own error (StaleVersion, FrameCounterReplay, NotFound)."""
+        ...
+
+    def on_change(self, listener: Callable[[EUI64], None]) -> None:
+        """Call ``listener(dev_eui)`` after a session is created, saved, advanced or deleted
+        (not by ``save_many``): in-process caches invalidate on it."""
+        ...
+
     async def delete(self, dev_eui: EUI64) -> None: ...
 
 
@@ -205,6 +218,11 @@ class DeviceQueueRepository(Protocol):
 class UplinkLogRepository(Protocol):
     async def insert(self, record: UplinkRecord) -> bool:
         """Insert once; False (and nothing written) if (dev_eui, session_id, f_cnt) exists."""
+        ...
+
+    async def insert_many(self, records: Sequence[UplinkRecord]) -> list[bool | Exception]:
+        """Group commit: ``insert`` of each record in one transaction; per record, True,
+        False (already there) or its own error (NotFound: unknown device)."""
         ...
 
     async def get(self, dev_eui: EUI64, f_cnt: int, *, tenant_id: TenantId) -> UplinkRecord | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .batch_conn import SqliteBatchWriter
 from .crypto import KeyCipher
 from .db import create_engine, session_factory
 from .migrate import upgrade
@@ -44,15 +46,35 @@ class Storage:
     events: EventRepo
     drcc: DrccRepo
     app_sessions: AppSessionRepo
+    batch_writer: SqliteBatchWriter | None = None  # embedded SQLite: group-commit batches
 
     async def close(self) -> None:
+        if self.batch_writer is not None:
+            await self.batch_writer.close()
+            self.batch_writer = None
         await self.engine.dispose()
 
 
-def build_storage(engine: AsyncEngine, kek: bytes, *, clock: Clock = utcnow) -> Storage:
+def sqlite_file(engine: AsyncEngine) -> str | None:
+    """The database file of a SQLite engine (None: another backend, or in memory)."""
+    url = make_url(str(engine.url))
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or url.query:
+        return None
+    return database
+
+
+def build_storage(
+    engine: AsyncEngine, kek: bytes, *, clock: Clock = utcnow, batch_writer: bool = True
+) -> Storage:
+    """Every repository over ``engine``; on a SQLite file, the group-commit batches
+    (``sessions.save_many``, ``uplinks.insert_many``) get a connection of their own
+    (``batch_writer``; see services.storage.batch_conn)."""
     sessions = session_factory(engine)
     cipher = KeyCipher(kek)
-    return Storage(
+    storage = Storage(
         engine=engine,
         tenants=TenantRepo(sessions, clock=clock),
         api_keys=ApiKeyRepo(sessions, clock=clock),
@@ -68,6 +90,12 @@ def build_storage(engine: AsyncEngine, kek: bytes, *, clock: Clock = utcnow) -> 
         drcc=DrccRepo(sessions, clock=clock),
         app_sessions=AppSessionRepo(sessions, cipher, clock=clock),
     )
+    path = sqlite_file(engine) if batch_writer else None
+    if path is not None:
+        writer = SqliteBatchWriter(path, engine.dialect)
+        storage.batch_writer = storage.sessions.batch_writer = writer
+        storage.uplinks.batch_writer = storage.app_sessions.batch_writer = writer
+    return storage
 
 
 async def open_storage(

@@ -15,6 +15,7 @@ part that fires at each window end is services.network_server.dedup_runner.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -71,7 +72,8 @@ class Deduplicator:
         self.window_s = window_s
         self.late_s = window_s if late_s is None else late_s
         self._open: dict[bytes, DedupGroup] = {}
-        self._closed: dict[bytes, float] = {}  # key -> until when a copy counts as late
+        # key -> until when a copy counts as late, oldest first
+        self._closed: OrderedDict[bytes, float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._open)
@@ -98,6 +100,7 @@ class Deduplicator:
         group = self._open.pop(key, None)
         if group is not None and self.late_s > 0:
             self._closed[key] = group.deadline + self.late_s
+            self._closed.move_to_end(key)
         self._expire(now)
         return group
 
@@ -117,6 +120,11 @@ class Deduplicator:
         return min((g.deadline for g in self._open.values()), default=None)
 
     def _expire(self, now: float) -> None:
-        if len(self._closed) > 256:
-            for key in [k for k, until in self._closed.items() if until <= now]:
-                del self._closed[key]
+        """Forget closed windows whose late period is over: from the oldest (windows close
+        in deadline order, so this is O(expired), not O(closed) per call)."""
+        closed = self._closed
+        while closed:
+            until = closed[next(iter(closed))]
+            if until > now:
+                break
+            closed.popitem(last=False)

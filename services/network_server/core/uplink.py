@@ -11,7 +11,7 @@ MicMismatch, FrameCounterReplay) or UnknownDevAddr.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +65,7 @@ class UplinkContext:
     f_cnt: int = 0
     # check_f_cnt
     retransmission: bool = False
+    f_cnt_advanced: bool = False  # the adapter already advanced the stored counter
     # MAC commands
     mac_commands: list[MacCommand] = field(default_factory=list)
     mac_result: MacResult = field(default_factory=MacResult)
@@ -104,6 +105,30 @@ class UplinkContext:
         if self.session is None:
             raise InvalidParameter("uplink step before select_session")
         return self.session
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def _copy_doc(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts, lists, scalars): what sessions keep in their
+    mutable fields. Much cheaper than copy.deepcopy on the uplink path."""
+    if isinstance(value, dict):
+        return {k: _copy_doc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_doc(v) for v in value]
+    return value
+
+
+def copy_session(s: DeviceSession) -> DeviceSession:
+    """A working copy of a session: its mutable fields copied, the rest (keys, ids, numbers,
+    timestamps: immutable) shared."""
+    return dataclasses.replace(
+        s,
+        enabled_channels=list(s.enabled_channels),
+        pending_mac_commands=_copy_doc(s.pending_mac_commands),
+        mac_command_state=_copy_doc(s.mac_command_state),
+    )
 
 
 # --------------------------------------------------------------------------- radio facts
@@ -197,7 +222,7 @@ def select_session(ctx: UplinkContext, candidates: Sequence[DeviceSession]) -> U
         tx_ch = ctx.tx_ch if ctx.tx_ch is not None else channel_index(ctx.region, ctx.freq_hz, cand)
         f_cnt = full_f_cnt(wire, cand.f_cnt_up)
         if _mic_ok(ctx, cand, f_cnt, tx_ch or 0):
-            ctx.session = copy.deepcopy(cand)
+            ctx.session = copy_session(cand)
             ctx.stored_f_cnt_up = cand.f_cnt_up
             ctx.f_cnt = f_cnt
             ctx.tx_ch = tx_ch
@@ -303,10 +328,28 @@ def process(ctx: UplinkContext, *, allow_adr: bool = True, max_retries: int = 3)
 
 def rebase(ctx: UplinkContext, fresh: DeviceSession) -> UplinkContext:
     """Restart steps 4-7 on a freshly read session (after an optimistic-lock conflict)."""
-    ctx.session = copy.deepcopy(fresh)
+    ctx.session = copy_session(fresh)
     ctx.mac_result = MacResult()
     ctx.events = []
     return ctx
+
+
+def rebase_checked(ctx: UplinkContext, fresh: DeviceSession) -> UplinkContext:
+    """:func:`rebase` after the counter check against the fresh session: a frame whose
+    counter the fresh session already reached (accepted meanwhile, e.g. by another
+    instance) is a replay; a retransmission must still repeat the last accepted frame."""
+    stored = fresh.f_cnt_up
+    if ctx.retransmission:
+        if stored != ctx.f_cnt:
+            raise FrameCounterReplay(
+                f"DevEUI {fresh.dev_eui}: FCnt {ctx.f_cnt} repeated, but last is now {stored}"
+            )
+    elif not ctx.f_cnt_advanced and stored is not None and stored >= ctx.f_cnt:
+        raise FrameCounterReplay(
+            f"DevEUI {fresh.dev_eui}: FCnt {ctx.f_cnt} not greater than last {stored}"
+        )
+    ctx.stored_f_cnt_up = stored if not ctx.f_cnt_advanced else ctx.stored_f_cnt_up
+    return rebase(ctx, fresh)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -364,6 +407,8 @@ def uplink_meta(ctx: UplinkContext) -> UplinkMeta | None:
         signals=[GwSignal(gw_eui=r.gw_eui, rssi=r.rssi, snr=r.snr) for r in ctx.frame.rx],
         gw_count=len(ctx.frame.rx),
         received_at=ctx.frame.received_at,
+        enabled_channels=list(s.enabled_channels),
+        size=len(ctx.frame.phy_payload),
     )
 
 

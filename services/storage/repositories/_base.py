@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.lorawan.errors import InvalidParameter
 from services.lorawan.types import EUI64, DevAddr
 
+from ..batch_conn import BatchFn, SaBatchConn, SqliteBatchWriter
 from ..crypto import KeyCipher
 from ..domain import Page
 from ..models import DeviceRow
@@ -85,6 +86,16 @@ class Repo:
     def __init__(self, session_factory: SessionFactory, *, clock: Clock = utcnow) -> None:
         self._sessions = session_factory
         self._now = clock
+        # embedded SQLite: group-commit batches run on the writer's own connection
+        self.batch_writer: SqliteBatchWriter | None = None
+
+    async def _in_batch(self, fn: BatchFn[T]) -> T:
+        """Run a batch function in one transaction (committed when it returns)."""
+        if self.batch_writer is not None:
+            return await self.batch_writer.run(fn)
+        async with self._sessions() as s, s.begin():
+            conn = await s.connection()
+            return await conn.run_sync(lambda sync_conn: fn(SaBatchConn(sync_conn)))
 
 
 class KeyRepo(Repo):

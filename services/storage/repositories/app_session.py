@@ -8,15 +8,19 @@ AppSKey is encrypted at rest like every key (AES-GCM under the storage KEK, boun
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import Table, Update, bindparam, case, delete, select, update
 
 from services.lorawan.errors import InvalidParameter
 from services.lorawan.types import EUI64, AES128Key, DevAddr
 
+from ..batch_conn import BatchConn
 from ..errors import NotFound, StaleVersion
 from ..models import AppSessionRow, DeviceRow
 from ._base import KeyRepo, dev_addr_of, dev_addr_str, eui_of, eui_str, integrity_as
@@ -149,6 +153,38 @@ class AppSessionRepo(KeyRepo):
             result = await s.execute(stmt.execution_options(synchronize_session=False))
             return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
+    async def record_ns_counters_many(
+        self, reports: Sequence[NsCounterReport]
+    ) -> list[Exception | None]:
+        """Group commit of ``record_ns_counters``: every report in one transaction (each
+        counter only moves forward; a report of a replaced session writes nothing). A report
+        with a counter out of range gets its InvalidParameter and is left out."""
+        out: list[Exception | None] = []
+        rows = []
+        for r in reports:
+            try:
+                _check_counter(r.n_f_cnt_down, "n_f_cnt_down")
+                _check_counter(r.a_f_cnt_down, "a_f_cnt_down")
+            except InvalidParameter as exc:
+                out.append(exc)
+                continue
+            out.append(None)
+            rows.append(
+                {
+                    "k_dev_eui": eui_str(r.dev_eui),
+                    "k_session_id": r.session_id,
+                    "v_n": r.n_f_cnt_down,
+                    "v_a": r.a_f_cnt_down,
+                }
+            )
+
+        def run(conn: BatchConn) -> None:
+            conn.execute(_counters_statement(), rows)  # no per-row outcome needed
+
+        if rows:
+            await self._in_batch(run)
+        return out
+
     async def reserve_f_cnt_down(
         self,
         dev_eui: EUI64,
@@ -183,3 +219,37 @@ class AppSessionRepo(KeyRepo):
             )
             if int(result.rowcount) == 0:  # type: ignore[attr-defined]
                 raise NotFound(f"app session of device {dev_eui}")
+
+
+@dataclass(frozen=True, slots=True)
+class NsCounterReport:
+    """The network server's next downlink counters for a session (None: not reported)."""
+
+    dev_eui: EUI64
+    session_id: uuid.UUID
+    n_f_cnt_down: int | None = None
+    a_f_cnt_down: int | None = None
+
+
+_T = cast(Table, AppSessionRow.__table__)
+
+
+def _forward(column: str, param: str) -> Any:
+    col, new = _T.c[column], bindparam(param, type_=_T.c[column].type)
+    return case((new.is_(None), col), (col.is_(None), new), (col < new, new), else_=col)
+
+
+@functools.cache
+def _counters_statement() -> Update:
+    """UPDATE app_sessions: both counters forward, for the same session only (built once)."""
+    return (
+        update(_T)
+        .where(
+            _T.c.dev_eui == bindparam("k_dev_eui"),
+            _T.c.session_id == bindparam("k_session_id", type_=_T.c.session_id.type),
+        )
+        .values(
+            n_f_cnt_down=_forward("n_f_cnt_down", "v_n"),
+            a_f_cnt_down=_forward("a_f_cnt_down", "v_a"),
+        )
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +14,9 @@ from services.lorawan.types import EUI64, AES128Key, DevAddr
 from ..domain import DeviceSession
 from ..errors import NotFound, StaleVersion
 from ..models import DeviceRow, DeviceSessionRow
+from . import session_batch
 from ._base import KeyRepo, dev_addr_of, dev_addr_str, eui_of, eui_str, integrity_as
+from .session_batch import SessionWrite, WriteResult
 
 TABLE = "device_sessions"
 KEY_COLUMNS = ("f_nwk_s_int_key", "s_nwk_s_int_key", "nwk_s_enc_key", "app_s_key")
@@ -36,7 +39,25 @@ _PLAIN = (
 )
 
 
+ChangeListener = Callable[[EUI64], None]
+
+
 class DeviceSessionRepo(KeyRepo):
+    """Sessions; ``on_change`` listeners (in-process caches) hear of every session created,
+    saved, advanced or deleted through ``create``/``save``/``advance_f_cnt_up``/``delete``
+    (not ``save_many``, whose caller knows what it wrote)."""
+
+    _listeners: list[ChangeListener] | None = None
+
+    def on_change(self, listener: ChangeListener) -> None:
+        if self._listeners is None:
+            self._listeners = []
+        self._listeners.append(listener)
+
+    def _changed(self, dev_eui: EUI64) -> None:
+        for listener in self._listeners or ():
+            listener(dev_eui)
+
     def _columns(self, session: DeviceSession) -> dict[str, Any]:
         key = eui_str(session.dev_eui)
         values: dict[str, Any] = {f: getattr(session, f) for f in _PLAIN}
@@ -105,6 +126,7 @@ class DeviceSessionRepo(KeyRepo):
                     **self._columns(session),
                 )
                 s.add(row)
+        self._changed(session.dev_eui)
         return self._session(row)
 
     async def get_by_dev_eui(self, dev_eui: EUI64) -> DeviceSession | None:
@@ -160,7 +182,9 @@ class DeviceSessionRepo(KeyRepo):
                 .execution_options(populate_existing=True)
             )
             assert row is not None
-            return self._session(row)
+            saved = self._session(row)
+        self._changed(session.dev_eui)
+        return saved
 
     async def advance_f_cnt_up(
         self, dev_eui: EUI64, f_cnt: int, *, session_id: UUID | None = None
@@ -184,9 +208,11 @@ class DeviceSessionRepo(KeyRepo):
             stmt = stmt.where(DeviceSessionRow.session_id == session_id)
         async with self._sessions() as s, s.begin():
             result = await s.execute(stmt)
-            if int(result.rowcount) == 1:  # type: ignore[attr-defined]
-                return
-            current = await s.get(DeviceSessionRow, key)
+            advanced = int(result.rowcount) == 1  # type: ignore[attr-defined]
+            current = None if advanced else await s.get(DeviceSessionRow, key)
+        if advanced:
+            self._changed(dev_eui)
+            return
         if current is None:
             raise NotFound(f"session of device {dev_eui}")
         if session_id is not None and current.session_id != session_id:
@@ -195,6 +221,20 @@ class DeviceSessionRepo(KeyRepo):
             f"DevEUI {dev_eui}: FCnt {f_cnt} not greater than last {current.f_cnt_up}"
         )
 
+    async def save_many(self, writes: Sequence[SessionWrite]) -> list[WriteResult]:
+        """Every write in one transaction (group commit); one result per write, in order:
+        the new version, or the write's own error (StaleVersion, FrameCounterReplay,
+        NotFound). Keys are not written (see services.storage.repositories.session_batch).
+        """
+        if not writes:
+            return []
+        session_batch.check(writes)
+        now = self._now()
+        try:
+            return await self._in_batch(session_batch.write_all(writes, now))
+        except session_batch.RowByRow:  # rolled back: each write's own outcome, row by row
+            return await self._in_batch(session_batch.write_each(writes, now))
+
     async def delete(self, dev_eui: EUI64) -> None:
         async with self._sessions() as s, s.begin():
             result = await s.execute(
@@ -202,3 +242,4 @@ class DeviceSessionRepo(KeyRepo):
             )
             if int(result.rowcount) == 0:  # type: ignore[attr-defined]
                 raise NotFound(f"session of device {dev_eui}")
+        self._changed(dev_eui)

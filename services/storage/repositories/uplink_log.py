@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Select, Table, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from services.lorawan.types import EUI64
 
+from ..batch_conn import BatchConn, BatchFn
 from ..domain import Page, UplinkRecord
 from ..errors import NotFound
 from ..models import DeviceRow, UplinkRow
@@ -42,7 +48,99 @@ def _record(row: UplinkRow) -> UplinkRecord:
     )
 
 
+_TABLE = cast(Table, UplinkRow.__table__)
+
+
+class _RowByRow(Exception):
+    """Some record of a batch was not inserted: roll back and insert row by row."""
+
+
+@functools.cache
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    """INSERT that skips a record already there (same id or same device/session/FCnt)."""
+    if dialect == "postgresql":
+        return postgresql.insert(_TABLE).on_conflict_do_nothing()
+    return sqlite.insert(_TABLE).on_conflict_do_nothing()
+
+
+@functools.cache
+def _device_exists() -> Select[Any]:
+    return select(DeviceRow.dev_eui).where(DeviceRow.dev_eui == bindparam("dev_eui"))
+
+
+def _row(record: UplinkRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "dev_eui": eui_str(record.dev_eui),
+        "dev_addr": dev_addr_str(record.dev_addr),
+        "session_id": record.session_id,
+        "f_cnt": record.f_cnt,
+        "f_port": record.f_port,
+        "payload": bytes(record.payload),
+        "payload_sha256": record.payload_sha256 or hashlib.sha256(record.payload).digest(),
+        "dr": record.dr,
+        "freq": record.freq,
+        "confirmed": record.confirmed,
+        "rx_metadata": list(record.rx_metadata),
+        "received_at": record.received_at or now,
+    }
+
+
+def _insert_all(rows: list[dict[str, Any]], dialect: str) -> BatchFn[list[bool | Exception]]:
+    def run(conn: BatchConn) -> list[bool | Exception]:
+        if len(rows) > 1 and not conn.multi_rowcount:
+            raise _RowByRow
+        try:
+            inserted = conn.execute(_insert_ignoring_duplicates(dialect), rows)
+        except IntegrityError as exc:  # not a duplicate (those are skipped): unknown device
+            raise _RowByRow from exc
+        if len(rows) == 1:
+            return [inserted == 1]
+        if inserted != len(rows):
+            raise _RowByRow
+        return [True] * len(rows)
+
+    return run
+
+
+def _insert_each(rows: list[dict[str, Any]], dialect: str) -> BatchFn[list[bool | Exception]]:
+    def run(conn: BatchConn) -> list[bool | Exception]:
+        out: list[bool | Exception] = []
+        for row in rows:
+            if conn.first(_device_exists(), {"dev_eui": row["dev_eui"]}) is None:
+                out.append(NotFound(f"device {row['dev_eui']}"))
+                continue
+            out.append(conn.execute(_insert_ignoring_duplicates(dialect), [row]) == 1)
+        return out
+
+    return run
+
+
 class UplinkLogRepo(Repo):
+    async def insert_many(self, records: Sequence[UplinkRecord]) -> list[bool | Exception]:
+        """Insert a batch in one transaction (group commit); per record, as ``insert``: True
+        if written, False if already recorded, or NotFound (unknown device) for that record
+        alone."""
+        if not records:
+            return []
+        now = self._now()
+        rows = [_row(r, now) for r in records]
+        dialect = self._dialect_name()
+        try:
+            return await self._in_batch(_insert_all(rows, dialect))
+        except _RowByRow:  # rolled back: a duplicate or an unknown device in the batch
+            return await self._in_batch(_insert_each(rows, dialect))
+
+    _dialect: str | None = None
+
+    def _dialect_name(self) -> str:
+        if self.batch_writer is not None:
+            return "sqlite"
+        if self._dialect is None:
+            bind = self._sessions().bind
+            self._dialect = "sqlite" if bind is None else bind.dialect.name
+        return self._dialect
+
     async def insert(self, record: UplinkRecord) -> bool:
         """Insert once; False (and nothing written) if the frame is already recorded.
 

@@ -489,3 +489,44 @@ async def test_new_session_from_elsewhere_replaces_the_cached_key(
     assert rec is not None and rec.payload == b"two" and rec.session_id == new_session
     await h.publish(Topic.NS_UP, uplink(2, b"old"))  # a frame of the replaced session
     await eventually(lambda: h.service.counters.uplinks["unknown_session"] == 1)
+
+
+async def test_concurrent_uplinks_share_commits_and_stay_exactly_once(
+    harness: Harness, storage: Storage
+) -> None:
+    h = harness
+    await joined(h, storage)
+    ups = [uplink(f_cnt) for f_cnt in range(1, 41)]
+    for up in ups:  # one key: one partition, handled one at a time...
+        await h.publish(Topic.NS_UP, up)
+    for up in ups[:10]:  # ...and redeliveries of some of them (new bus records)
+        await h.publish(Topic.NS_UP, up)
+    await eventually(
+        lambda: h.service.counters.uplinks["new"] + h.service.counters.uplinks["duplicate"] == 50,
+        what="every delivery handled",
+    )
+    assert (h.service.counters.uplinks["new"], h.service.counters.uplinks["duplicate"]) == (40, 10)
+    page = await storage.uplinks.list_recent(DEV_EUI, tenant_id=None, limit=100)
+    assert sorted(r.f_cnt for r in page.items) == list(range(1, 41))
+    assert sorted(e["f_cnt"] for e in h.hub_events()) == list(range(1, 41))
+    assert h.service._uplink_log.items == 50  # every insert went through the group commit
+
+
+async def test_uplinks_of_many_devices_are_committed_in_groups(
+    storage: Storage, world: World
+) -> None:
+    h = await start_harness(storage, settings(commit_linger_ms=20))
+    try:
+        await joined(h, storage)
+        # the same device under several bus keys spreads the records over both partitions,
+        # whose handlers run at once: with a linger their inserts share transactions
+        ups = [uplink(f_cnt) for f_cnt in range(1, 65)]
+        await asyncio.gather(*(h.bus.publish(Topic.NS_UP, f"k{i}", up) for i, up in enumerate(ups)))
+        await eventually(lambda: h.service.counters.uplinks["new"] == 64, what="all handled")
+        log = h.service._uplink_log
+        assert log.items == 64 and log.batches <= 40
+        page = await storage.uplinks.list_recent(DEV_EUI, tenant_id=None, limit=100)
+        assert sorted(r.f_cnt for r in page.items) == list(range(1, 65))
+    finally:
+        await h.bus.stop()
+        await h.service.stop()
