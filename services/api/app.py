@@ -14,6 +14,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.bus import Bus
+from services.ledger.base import Ledger
+from services.ledger.writer import LedgerWriter
+from services.migration import MigrationService
 from services.storage import Storage
 
 from . import metrics
@@ -27,12 +30,15 @@ from .routers import (
     device_queue,
     device_sessions,
     devices,
+    drcc,
     events,
     gateways,
     system,
     tenants,
     zones,
 )
+from .routers import ledger as ledger_routes
+from .routers import migration as migration_routes
 from .routers._common import API_PREFIX
 from .settings import ApiSettings
 
@@ -67,13 +73,33 @@ class RequestMetricsMiddleware:
             metrics.REQUESTS.labels(route, str(status)).inc()
 
 
+def attach_ledger(
+    app: FastAPI,
+    ledger: Ledger | None,
+    ledger_writer: LedgerWriter | None = None,
+    migration: MigrationService | None = None,
+) -> None:
+    """Give the API the ledger, its writer and the migration service (any may be None)."""
+    app.state.ledger = ledger
+    app.state.ledger_writer = ledger_writer
+    app.state.migration = migration
+
+
 def create_app(
     storage: Storage,
     bus: Bus,
     event_hub: EventHub | None = None,
     settings: ApiSettings | None = None,
+    *,
+    ledger: Ledger | None = None,
+    ledger_writer: LedgerWriter | None = None,
+    migration: MigrationService | None = None,
 ) -> FastAPI:
     """The API over ``storage`` and ``bus``; ``event_hub`` feeds ``GET /api/events``.
+
+    ``ledger`` (and, when they run in this process, ``ledger_writer`` and ``migration``)
+    serve the ledger, verification and migration routes; without a ledger those answer 503.
+    They may also be set later with :func:`attach_ledger`.
 
     Start-up (lifespan) ensures ``settings.admin_api_key`` as an admin key when set.
     """
@@ -104,6 +130,7 @@ def create_app(
     app.state.bus = bus
     app.state.event_hub = hub
     app.state.settings = settings
+    attach_ledger(app, ledger, ledger_writer, migration)
 
     install_error_handlers(app)
     app.add_middleware(RequestMetricsMiddleware)
@@ -118,6 +145,9 @@ def create_app(
         devices,
         device_sessions,
         device_queue,
+        drcc,
+        ledger_routes,
+        migration_routes,
         events,
     ):
         # Routers carry the full /api/... prefix themselves (no nesting), so a request's

@@ -15,6 +15,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from services.bus import Bus
+from services.ledger.base import Ledger
+from services.ledger.writer import LedgerWriter
+from services.migration import MigrationService
 from services.storage import ApiKey, Storage
 
 from .events import EventHub
@@ -42,10 +45,42 @@ def get_settings(request: Request) -> ApiSettings:
     return settings
 
 
+def get_ledger(request: Request) -> Ledger:
+    """The ledger (``app.state.ledger``); 503 when the API runs without one."""
+    ledger: Ledger | None = getattr(request.app.state, "ledger", None)
+    if ledger is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="ledger not configured")
+    return ledger
+
+
+def get_ledger_writer(request: Request) -> LedgerWriter | None:
+    """The ledger writer when it runs in this process (backlog per lane), else None."""
+    writer: LedgerWriter | None = getattr(request.app.state, "ledger_writer", None)
+    return writer
+
+
+def get_migration(request: Request) -> MigrationService | None:
+    """The migration service when zones are migrated (two or more zones), else None."""
+    migration: MigrationService | None = getattr(request.app.state, "migration", None)
+    return migration
+
+
+def require_migration(request: Request) -> MigrationService:
+    """The migration service; 503 when the API runs without one."""
+    migration = get_migration(request)
+    if migration is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="migration not configured")
+    return migration
+
+
 StorageDep = Annotated[Storage, Depends(get_storage)]
 BusDep = Annotated[Bus, Depends(get_bus)]
 EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+LedgerWriterDep = Annotated[LedgerWriter | None, Depends(get_ledger_writer)]
+OptionalMigrationDep = Annotated[MigrationService | None, Depends(get_migration)]
+MigrationDep = Annotated[MigrationService, Depends(require_migration)]
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

@@ -10,9 +10,12 @@ from collections.abc import Generator
 import uvicorn
 
 from services.bus import Bus
+from services.ledger.base import Ledger
+from services.ledger.writer import LedgerWriter
+from services.migration import MigrationService
 from services.storage import Storage
 
-from .app import create_app
+from .app import attach_ledger, create_app
 from .events import EventHub
 from .settings import ApiSettings
 
@@ -37,14 +40,35 @@ class ApiService:
         storage: Storage,
         *,
         event_hub: EventHub | None = None,
+        ledger: Ledger | None = None,
+        ledger_writer: LedgerWriter | None = None,
+        migration: MigrationService | None = None,
     ) -> None:
         self.settings = settings
         self.event_hub = event_hub or EventHub(
             settings.event_queue_size, settings.max_event_subscribers
         )
-        self.app = create_app(storage, bus, self.event_hub, settings)
+        self.app = create_app(
+            storage,
+            bus,
+            self.event_hub,
+            settings,
+            ledger=ledger,
+            ledger_writer=ledger_writer,
+            migration=migration,
+        )
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def attach_ledger(
+        self,
+        ledger: Ledger | None,
+        ledger_writer: LedgerWriter | None = None,
+        migration: MigrationService | None = None,
+    ) -> None:
+        """Set the ledger objects after construction (the composition root builds the ledger
+        after the API); call before :meth:`start`."""
+        attach_ledger(self.app, ledger, ledger_writer, migration)
 
     async def start(self) -> None:
         config = uvicorn.Config(

@@ -160,6 +160,7 @@ class EmbeddedPlatform:
             self.ledger = make_ledger(s.ledger)
             await self.ledger.start()
             self.ledger_writer = self._make_ledger_writer(self.ledger)
+            self.api.attach_ledger(self.ledger, self.ledger_writer, self.migration)
 
             # every subscription before the bus starts
             await self.network_server.start()

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
+from services.drcc.plugin import available_policies
+from services.drcc.plugins import canonical_name
 from services.lorawan.errors import LoRaWANError
 from services.lorawan.region import get_region, list_regions
 from services.lorawan.version import MacVersion
@@ -27,6 +29,17 @@ AdrPolicyName = Annotated[
         description="name of the ADR/DRCC plugin (e.g. default, lorawan_adr, drcc)",
     ),
 ]
+
+
+DEFAULT_ADR_POLICY = "default"  # the DRCC service's configured default policy
+
+
+def known_adr_policy(value: str) -> str:
+    """``value`` if it names a registered rate-control plugin (or an alias, or "default")."""
+    if value == DEFAULT_ADR_POLICY or canonical_name(value) in available_policies():
+        return value
+    choices = ", ".join([DEFAULT_ADR_POLICY, *available_policies()])
+    raise ValueError(f"unknown adr_policy {value!r}; available: {choices}")
 
 
 def canonical_region(value: str) -> str:
@@ -66,6 +79,11 @@ class _ProfileFields(Schema):
     @classmethod
     def _region(cls, value: str) -> str:
         return canonical_region(value)
+
+    @field_validator("adr_policy")
+    @classmethod
+    def _adr_policy(cls, value: str) -> str:
+        return known_adr_policy(value)
 
     @field_validator("mac_version")
     @classmethod
