@@ -25,7 +25,9 @@ def _register() -> None:
     from . import gateway as gateway_cmd
     from . import ledger as ledger_cmd
     from . import run as run_cmd
+    from . import service as service_cmd
     from . import simulate as simulate_cmd
+    from . import testbed as testbed_cmd
 
     app.command("airtime")(airtime_cmd.airtime)
     app.command("gateway-bridge")(gateway_cmd.gateway_bridge)
@@ -34,6 +36,8 @@ def _register() -> None:
     app.command("simulate")(simulate_cmd.simulate)
     app.add_typer(ledger_cmd.app, name="ledger")
     app.command("run")(run_cmd.run)
+    app.command("service")(service_cmd.service)
+    app.add_typer(testbed_cmd.app, name="testbed")
 
 
 def main() -> None:
