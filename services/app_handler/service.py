@@ -270,7 +270,10 @@ class AppHandlerService:
                 up.f_cnt,
                 None if session is None else session.session_id,
             )
-            raise PermanentFailure(
+            # Retryable: after an ABP activation or a join, the AppSKey travels on js.app_s_key,
+            # another topic than ns.up, and may arrive just after the first uplinks. The bus
+            # retries with backoff, then parks the uplink on ns.up.dlq.
+            raise UnknownAppSession(
                 f"no application session {up.session_id} for {up.dev_eui} (AppSKey missing)"
             )
         sid = session.session_id
