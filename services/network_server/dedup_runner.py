@@ -21,11 +21,22 @@ log = logging.getLogger("hyperlora.network_server.dedup")
 
 OnComplete = Callable[[DedupGroup], Coroutine[Any, Any, None]]
 
+# A completed group whose handling fails on an infrastructure error (database restarting,
+# bus unavailable) is retried with backoff: the gateways were already acknowledged, so giving
+# up at once would lose the frame. Frame-level rejections never raise (they are counted).
+RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
+
 
 class DedupRunner:
-    def __init__(self, window_s: float, on_complete: OnComplete) -> None:
+    def __init__(
+        self,
+        window_s: float,
+        on_complete: OnComplete,
+        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+    ) -> None:
         self._dedup = Deduplicator(window_s)
         self._on_complete = on_complete
+        self._retry_delays_s = retry_delays_s
         self._timers: dict[bytes, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -55,9 +66,22 @@ class DedupRunner:
         self._check_idle()
 
     def _spawn(self, group: DedupGroup) -> None:
-        task = asyncio.create_task(self._on_complete(group), name="ns:dedup-complete")
+        task = asyncio.create_task(self._handle(group), name="ns:dedup-complete")
         self._tasks.add(task)
         task.add_done_callback(self._done)
+
+    async def _handle(self, group: DedupGroup) -> None:
+        for attempt, delay in enumerate((*self._retry_delays_s, None), start=1):
+            try:
+                await self._on_complete(group)
+                return
+            except Exception as exc:
+                if delay is None:
+                    raise
+                log.warning(
+                    "ns.dedup.handler_retry attempt=%d delay_s=%.1f error=%r", attempt, delay, exc
+                )
+                await asyncio.sleep(delay)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
