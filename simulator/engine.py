@@ -74,6 +74,11 @@ class Simulation:
     ) -> None:
         self.sc = scenario
         self.region = get_sim_region(scenario.region)
+        from .fast import choose_engine
+
+        custom = network is not None or policy is not None or env is not None
+        #: "fast" (vectorized open-loop path, simulator/fast.py) or "simpy"
+        self.engine = choose_engine(scenario, custom, self.region)
         self.env = env if env is not None else simpy.Environment()
         self.policy = policy if policy is not None else get_policy(scenario.policy)
         self.network: NetworkSide = (
@@ -626,6 +631,13 @@ class Simulation:
             raise RuntimeError("a Simulation runs once; build a new one")
         self._ran = True
         t0 = time.perf_counter()
+        if self.engine == "fast":
+            from .fast import run_fast
+
+            run_fast(self)
+            if progress is not None:
+                progress(1.0)
+            return self._result(time.perf_counter() - t0)
         otaa = self.sc.devices.otaa
         spread = self.sc.devices.join_spread_s
         for dev in self.devices:
@@ -644,7 +656,9 @@ class Simulation:
         return self._result(time.perf_counter() - t0)
 
     def _result(self, wall: float) -> SimulationResult:
-        return build_result(self, wall)
+        result = build_result(self, wall)
+        result.engine = self.engine
+        return result
 
 
 def run_scenario(

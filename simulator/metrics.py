@@ -95,6 +95,8 @@ class SimulationResult:
     join: dict[str, Any] = field(default_factory=dict)
     device_positions: list[tuple[float, float, int]] = field(default_factory=list)
     gateway_positions: list[tuple[float, float]] = field(default_factory=list)
+    #: which engine ran: "simpy" (event-driven) or "fast" (vectorized open-loop path)
+    engine: str = "simpy"
 
     @property
     def der(self) -> float:
@@ -117,6 +119,7 @@ class SimulationResult:
             "devices": self.devices,
             "gateways": self.gateways,
             "duration_s": self.duration_s,
+            "engine": self.engine,
             "der": _r(self.der),
             "pdr": _r(self.pdr),
             "sent": self.sent,

@@ -137,6 +137,10 @@ class Scenario(_Model):
     )
     policy: str = Field(default="static", description="rate-control policy, by registered name")
     time_bins: int = Field(default=48, ge=1, description="bins of the DER-over-time series")
+    engine: Literal["auto", "simpy", "fast"] = Field(
+        default="auto",
+        description="auto: the vectorized fast path when the scenario is open-loop, else simpy",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
