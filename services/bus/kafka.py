@@ -180,8 +180,10 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 w.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await w.task
-        with contextlib.suppress(KafkaError):
-            await self._commit()
+        try:  # a last commit of what was handled; bounded when the broker is gone
+            await asyncio.wait_for(self._commit(), timeout=drain_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("bus.kafka.final_commit_failed group=%s error=%r", self._sub.group, exc)
         try:
             await asyncio.wait_for(self._consumer.stop(), timeout=drain_timeout_s)
         except TimeoutError:
