@@ -29,7 +29,7 @@ from fabric_protos.peer import chaincode_pb2, proposal_pb2
 from services.ledger.fabric import GatewayClient, GatewayEndpoint, SigningIdentity, protocol
 from tests.unit.ledger_fabric.support import FakeLedgerState, start_fake_gateway, write_msp
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(600)]
 
 GATEWAY_NPM = "@hyperledger/fabric-gateway@1.12.1"
 GRPC_NPM = "@grpc/grpc-js@1.14.0"
