@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import signal
 
-from prometheus_client import start_http_server
-
-from services.bus.factory import make_bus
 from services.bus.settings import BusSettings
-from services.storage import StorageSettings, open_storage
+from services.process import run_bus_service
+from services.storage import StorageSettings
 
 from .service import JoinServerService
 from .settings import JoinServerSettings
-
-log = logging.getLogger("hyperlora.join_server")
 
 
 async def run(
@@ -26,31 +19,16 @@ async def run(
     stop: asyncio.Event | None = None,
     install_signal_handlers: bool = True,
 ) -> None:
-    """Serve until ``stop`` is set (or SIGINT/SIGTERM); then the service, bus and storage stop."""
-    settings = settings or JoinServerSettings()
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    if install_signal_handlers:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-                handled.append(sig)
-    if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
-        log.info("join_server.metrics port=%d", settings.metrics_port)
-    storage = await open_storage(storage_settings)
-    try:
-        bus = make_bus(bus_settings)
-        service = JoinServerService(settings, bus, storage)
-        await service.start()
-        await bus.start()
-        try:
-            await stop.wait()
-        finally:
-            await service.stop()
-            await bus.stop()
-    finally:
-        await storage.close()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
+    """Serve until ``stop`` is set (or SIGINT/SIGTERM); then the service, the bus, storage."""
+    s = settings or JoinServerSettings()
+    await run_bus_service(
+        "join_server",
+        lambda bus, storage: JoinServerService(s, bus, storage),
+        bus_settings=bus_settings,
+        storage_settings=storage_settings,
+        stop=stop,
+        install_signal_handlers=install_signal_handlers,
+        metrics_port=s.metrics_port,
+        drain_bus_first=False,
+        started_message="",
+    )
