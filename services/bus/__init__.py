@@ -6,7 +6,15 @@ Services import from here::
     from services.bus.messages import GatewayUplink
 """
 
-from .base import DEFAULT_CONCURRENCY, Bus, BusCounters, Envelope, Handler, RetryPolicy
+from .base import (
+    DEFAULT_CONCURRENCY,
+    Bus,
+    BusCounters,
+    Completion,
+    Envelope,
+    Handler,
+    RetryPolicy,
+)
 from .errors import (
     BusClosed,
     BusError,
@@ -33,6 +41,7 @@ __all__ = [
     "BusCounters",
     "BusError",
     "BusSettings",
+    "Completion",
     "DecodeError",
     "Envelope",
     "Handler",

@@ -14,6 +14,14 @@ Semantics (both adapters):
   the partition moves on. A handler may raise PermanentFailure to skip the retries. Records
   that cannot be decoded go to the DLQ at once, are counted, and never stall the partition.
   Handlers must be idempotent: a crash or rebalance redelivers.
+* deferred completion: a handler may return an awaitable (a *completion*) instead of None.
+  The record then counts as taken and the partition moves on to its next record at once, but
+  the record is finished only when the completion has finished: the Kafka adapter commits an
+  offset only when every record up to it is finished, so a crash before that redelivers it
+  (the network server returns the completion of a frame's deduplication group, so a gw.up
+  record is not committed while its 200 ms window is open or its group is being handled).
+  A completion that raises parks its record on the DLQ (its retries are the handler's own
+  business); the memory adapter awaits completions in the background and counts failures.
 * ``stop()`` is graceful: stops taking new records, lets in-flight handlers finish (bounded by
   the drain timeout), commits, then closes.
 """
@@ -46,7 +54,10 @@ class Envelope(Generic[M_co]):
     timestamp_ms: int | None = None
 
 
-Handler = Callable[[Envelope[BaseMessage]], Awaitable[None]]
+Completion = Awaitable[None]
+"""What a handler may return to finish its record later (see the module docstring)."""
+
+Handler = Callable[[Envelope[BaseMessage]], Awaitable[Completion | None]]
 
 
 @dataclass(frozen=True, slots=True)
