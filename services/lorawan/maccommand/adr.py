@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Self
 
 from ..errors import InvalidParameter
-from .base import MacCommand, bit, bits_of, flag, uint
+from .base import MacCommand, StatusAnswer, bit, flag, uint
 
 
 @dataclass(frozen=True)
@@ -78,30 +78,15 @@ class LinkADRReq(MacCommand):
 
 
 @dataclass(frozen=True)
-class LinkADRAns(MacCommand):
+class LinkADRAns(StatusAnswer):
     """Answer to LinkADRReq: bit 2 power ACK, bit 1 data rate ACK, bit 0 channel mask ACK."""
 
     CID: ClassVar[int] = 0x03
     UPLINK: ClassVar[bool] = True
-    SIZE: ClassVar[int] = 1
 
     power_ack: bool = flag()
     data_rate_ack: bool = flag()
     channel_mask_ack: bool = flag()
-
-    @property
-    def all_ack(self) -> bool:
-        """True when the end-device accepted the whole request (it applies nothing otherwise)."""
-        return self.power_ack and self.data_rate_ack and self.channel_mask_ack
-
-    def payload_to_bytes(self) -> bytes:
-        return bytes([bits_of(self.channel_mask_ack, self.data_rate_ack, self.power_ack)])
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> Self:
-        cls._check_size(payload)
-        b = payload[0]
-        return cls(power_ack=bit(b, 2), data_rate_ack=bit(b, 1), channel_mask_ack=bit(b, 0))
 
 
 @dataclass(frozen=True)

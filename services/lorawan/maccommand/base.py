@@ -171,6 +171,36 @@ class MacCommand:
         return cls(**{n: data[n] for n in names})
 
 
+class StatusAnswer(MacCommand):
+    """An answer whose one-byte payload is status bits, one :func:`flag` field per bit.
+
+    The fields are declared from the highest bit down: the last declared field is bit 0
+    (e.g. LinkADRAns declares power, data rate, channel mask for bits 2, 1, 0). RFU bits above
+    are written as zero and ignored when decoding.
+    """
+
+    SIZE: ClassVar[int] = 1
+
+    @classmethod
+    def _flag_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    @property
+    def all_ack(self) -> bool:
+        """True when every status bit is set (the device accepted the whole request)."""
+        return all(getattr(self, name) for name in self._flag_names())
+
+    def payload_to_bytes(self) -> bytes:
+        return bytes([bits_of(*(getattr(self, n) for n in reversed(self._flag_names())))])
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> Self:
+        cls._check_size(payload)
+        names = cls._flag_names()
+        top = len(names) - 1
+        return cls(**{name: bit(payload[0], top - i) for i, name in enumerate(names)})
+
+
 def _check_field(owner: str, f: dataclasses.Field[Any], value: object) -> None:
     kind = f.metadata.get(_KIND)
     where = f"{owner}.{f.name}"

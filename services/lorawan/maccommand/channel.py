@@ -10,8 +10,8 @@ from typing import ClassVar, Self
 
 from .base import (
     MacCommand,
+    StatusAnswer,
     bit,
-    bits_of,
     decode_frequency,
     encode_frequency,
     flag,
@@ -62,27 +62,14 @@ class NewChannelReq(MacCommand):
 
 
 @dataclass(frozen=True)
-class NewChannelAns(MacCommand):
+class NewChannelAns(StatusAnswer):
     """Answer to NewChannelReq: bit 1 data rate range OK, bit 0 channel frequency OK."""
 
     CID: ClassVar[int] = 0x07
     UPLINK: ClassVar[bool] = True
-    SIZE: ClassVar[int] = 1
 
     data_rate_range_ok: bool = flag()
     channel_freq_ok: bool = flag()
-
-    @property
-    def all_ack(self) -> bool:
-        return self.data_rate_range_ok and self.channel_freq_ok
-
-    def payload_to_bytes(self) -> bytes:
-        return bytes([bits_of(self.channel_freq_ok, self.data_rate_range_ok)])
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> Self:
-        cls._check_size(payload)
-        return cls(data_rate_range_ok=bit(payload[0], 1), channel_freq_ok=bit(payload[0], 0))
 
 
 @dataclass(frozen=True)
@@ -146,24 +133,11 @@ class DlChannelReq(MacCommand):
 
 
 @dataclass(frozen=True)
-class DlChannelAns(MacCommand):
+class DlChannelAns(StatusAnswer):
     """Answer to DlChannelReq: bit 1 uplink frequency exists, bit 0 channel frequency OK."""
 
     CID: ClassVar[int] = 0x0A
     UPLINK: ClassVar[bool] = True
-    SIZE: ClassVar[int] = 1
 
     uplink_freq_exists: bool = flag()
     channel_freq_ok: bool = flag()
-
-    @property
-    def all_ack(self) -> bool:
-        return self.uplink_freq_exists and self.channel_freq_ok
-
-    def payload_to_bytes(self) -> bytes:
-        return bytes([bits_of(self.channel_freq_ok, self.uplink_freq_exists)])
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> Self:
-        cls._check_size(payload)
-        return cls(uplink_freq_exists=bit(payload[0], 1), channel_freq_ok=bit(payload[0], 0))

@@ -11,8 +11,8 @@ from typing import ClassVar, Self
 
 from .base import (
     MacCommand,
+    StatusAnswer,
     bit,
-    bits_of,
     decode_frequency,
     encode_frequency,
     flag,
@@ -76,27 +76,14 @@ class PingSlotChannelReq(MacCommand):
 
 
 @dataclass(frozen=True)
-class PingSlotChannelAns(MacCommand):
+class PingSlotChannelAns(StatusAnswer):
     """Answer to PingSlotChannelReq: bit 1 data rate OK, bit 0 channel frequency OK."""
 
     CID: ClassVar[int] = 0x11
     UPLINK: ClassVar[bool] = True
-    SIZE: ClassVar[int] = 1
 
     dr_ok: bool = flag()
     channel_freq_ok: bool = flag()
-
-    @property
-    def all_ack(self) -> bool:
-        return self.dr_ok and self.channel_freq_ok
-
-    def payload_to_bytes(self) -> bytes:
-        return bytes([bits_of(self.channel_freq_ok, self.dr_ok)])
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> Self:
-        cls._check_size(payload)
-        return cls(dr_ok=bit(payload[0], 1), channel_freq_ok=bit(payload[0], 0))
 
 
 @dataclass(frozen=True)

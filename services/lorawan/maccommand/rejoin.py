@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from .base import MacCommand, bit, flag, uint
+from .base import MacCommand, StatusAnswer, flag, uint
 
 
 @dataclass(frozen=True)
@@ -144,20 +144,11 @@ class RejoinParamSetupReq(MacCommand):
 
 
 @dataclass(frozen=True)
-class RejoinParamSetupAns(MacCommand):
+class RejoinParamSetupAns(StatusAnswer):
     """Answer to RejoinParamSetupReq: bit 0 TimeOK (the device accepts the time limit)."""
 
     CID: ClassVar[int] = 0x0F
     UPLINK: ClassVar[bool] = True
-    SIZE: ClassVar[int] = 1
     SINCE: ClassVar[str] = "1.1"
 
     time_ok: bool = flag()
-
-    def payload_to_bytes(self) -> bytes:
-        return bytes([int(self.time_ok)])
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> Self:
-        cls._check_size(payload)
-        return cls(time_ok=bit(payload[0], 0))

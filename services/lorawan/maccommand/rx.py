@@ -8,7 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from .base import MacCommand, bit, bits_of, decode_frequency, encode_frequency, flag, uint
+from .base import (
+    MacCommand,
+    StatusAnswer,
+    decode_frequency,
+    encode_frequency,
+    flag,
+    uint,
+)
 from .base import frequency as frequency_field
 
 
@@ -43,7 +50,7 @@ class RXParamSetupReq(MacCommand):
 
 
 @dataclass(frozen=True)
-class RXParamSetupAns(MacCommand):
+class RXParamSetupAns(StatusAnswer):
     """Answer to RXParamSetupReq.
 
     Bit 2 RX1DROffset ACK, bit 1 RX2 data rate ACK, bit 0 channel ACK.
@@ -51,25 +58,10 @@ class RXParamSetupAns(MacCommand):
 
     CID: ClassVar[int] = 0x05
     UPLINK: ClassVar[bool] = True
-    SIZE: ClassVar[int] = 1
 
     rx1_dr_offset_ack: bool = flag()
     rx2_data_rate_ack: bool = flag()
     channel_ack: bool = flag()
-
-    @property
-    def all_ack(self) -> bool:
-        """True when the end-device accepted the whole request (it applies nothing otherwise)."""
-        return self.rx1_dr_offset_ack and self.rx2_data_rate_ack and self.channel_ack
-
-    def payload_to_bytes(self) -> bytes:
-        return bytes([bits_of(self.channel_ack, self.rx2_data_rate_ack, self.rx1_dr_offset_ack)])
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> Self:
-        cls._check_size(payload)
-        b = payload[0]
-        return cls(rx1_dr_offset_ack=bit(b, 2), rx2_data_rate_ack=bit(b, 1), channel_ack=bit(b, 0))
 
 
 @dataclass(frozen=True)
