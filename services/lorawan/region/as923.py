@@ -11,52 +11,21 @@ from .base import (
     fsk,
     lora,
 )
+from .tables import lora_125k_ladder, payload_rows_125k, rx1_dr_table
 
-DATA_RATES = (
-    lora(0, 12, 125_000, 59),
-    lora(1, 11, 125_000, 59),
-    lora(2, 10, 125_000, 59),
-    lora(3, 9, 125_000, 123),
-    lora(4, 8, 125_000, 250),
-    lora(5, 7, 125_000, 250),
-    lora(6, 7, 250_000, 250),
-    fsk(7, 50_000, 250),
-)
+DATA_RATES = (*lora_125k_ladder(), lora(6, 7, 250_000, 250), fsk(7, 50_000, 250))
 
 # dr, M, M repeater, M with DwellTime=1 (400 ms), M with dwell time and repeater
 PAYLOAD_TABLE = (
-    PayloadRow(0, 59, 59, None, None),
-    PayloadRow(1, 59, 59, None, None),
-    PayloadRow(2, 59, 59, 19, 19),
-    PayloadRow(3, 123, 123, 61, 61),
-    PayloadRow(4, 250, 230, 133, 133),
-    PayloadRow(5, 250, 230, 250, 230),
+    *payload_rows_125k(dwell=True),
     PayloadRow(6, 250, 230, 250, 230),
     PayloadRow(7, 250, 230, 250, 230),
 )
 
 # RX1 DR = MIN(7, MAX(MinDR, uplink DR - effective offset)); offsets 6 and 7 mean +1 and +2;
 # MinDR is 0 without and 2 with the downlink dwell-time limit.
-RX1_DR_TABLE = {
-    0: (0, 0, 0, 0, 0, 0, 1, 2),
-    1: (1, 0, 0, 0, 0, 0, 2, 3),
-    2: (2, 1, 0, 0, 0, 0, 3, 4),
-    3: (3, 2, 1, 0, 0, 0, 4, 5),
-    4: (4, 3, 2, 1, 0, 0, 5, 6),
-    5: (5, 4, 3, 2, 1, 0, 6, 7),
-    6: (6, 5, 4, 3, 2, 1, 7, 7),
-    7: (7, 6, 5, 4, 3, 2, 7, 7),
-}
-RX1_DR_TABLE_DWELL = {
-    0: (2, 2, 2, 2, 2, 2, 2, 2),
-    1: (2, 2, 2, 2, 2, 2, 2, 3),
-    2: (2, 2, 2, 2, 2, 2, 3, 4),
-    3: (3, 2, 2, 2, 2, 2, 4, 5),
-    4: (4, 3, 2, 2, 2, 2, 5, 6),
-    5: (5, 4, 3, 2, 2, 2, 6, 7),
-    6: (6, 5, 4, 3, 2, 2, 7, 7),
-    7: (7, 6, 5, 4, 3, 2, 7, 7),
-}
+RX1_DR_TABLE = rx1_dr_table(((dr, dr) for dr in range(8)), 8, low=0, high=7)
+RX1_DR_TABLE_DWELL = rx1_dr_table(((dr, dr) for dr in range(8)), 8, low=2, high=7)
 
 # AS923_FREQ_OFFSET per variant, in Hz (AS923-1 has none).
 FREQ_OFFSETS_HZ = {

@@ -9,50 +9,29 @@ from .base import (
     SubBand,
     lora,
 )
+from .tables import (
+    lora_125k_ladder,
+    lora_500k_downlink,
+    payload_rows_125k,
+    payload_rows_500k_downlink,
+    rx1_dr_table,
+)
 
 DATA_RATES = (
-    lora(0, 12, 125_000, 59, down=False),
-    lora(1, 11, 125_000, 59, down=False),
-    lora(2, 10, 125_000, 59, down=False),
-    lora(3, 9, 125_000, 123, down=False),
-    lora(4, 8, 125_000, 250, down=False),
-    lora(5, 7, 125_000, 250, down=False),
+    *lora_125k_ladder(down=False),
     lora(6, 8, 500_000, 250, down=False),
-    lora(8, 12, 500_000, 61, up=False),
-    lora(9, 11, 500_000, 137, up=False),
-    lora(10, 10, 500_000, 250, up=False),
-    lora(11, 9, 500_000, 250, up=False),
-    lora(12, 8, 500_000, 250, up=False),
-    lora(13, 7, 500_000, 250, up=False),
+    *lora_500k_downlink(),
 )
 
 # dr, M, M repeater, M with UplinkDwellTime=1, M with dwell time and repeater
 PAYLOAD_TABLE = (
-    PayloadRow(0, 59, 59, None, None),
-    PayloadRow(1, 59, 59, None, None),
-    PayloadRow(2, 59, 59, 19, 19),
-    PayloadRow(3, 123, 123, 61, 61),
-    PayloadRow(4, 250, 230, 133, 133),
-    PayloadRow(5, 250, 230, 250, 230),
+    *payload_rows_125k(dwell=True),
     PayloadRow(6, 250, 230, 250, 230),
-    PayloadRow(8, 61, 41, 61, 41),
-    PayloadRow(9, 137, 117, 137, 117),
-    PayloadRow(10, 250, 230, 250, 230),
-    PayloadRow(11, 250, 230, 250, 230),
-    PayloadRow(12, 250, 230, 250, 230),
-    PayloadRow(13, 250, 230, 250, 230),
+    *payload_rows_500k_downlink(dwell_columns=True),
 )
 
 # uplink DR -> RX1 DR for RX1DROffset 0..5
-RX1_DR_TABLE = {
-    0: (8, 8, 8, 8, 8, 8),
-    1: (9, 8, 8, 8, 8, 8),
-    2: (10, 9, 8, 8, 8, 8),
-    3: (11, 10, 9, 8, 8, 8),
-    4: (12, 11, 10, 9, 8, 8),
-    5: (13, 12, 11, 10, 9, 8),
-    6: (13, 13, 12, 11, 10, 9),
-}
+RX1_DR_TABLE = rx1_dr_table(((dr, dr + 8) for dr in range(7)), 6, low=8, high=13)
 
 AU915 = FixedChannelRegion(
     name="AU915",

@@ -11,43 +11,17 @@ from .base import (
     fsk,
     lora,
 )
+from .tables import lora_125k_ladder, payload_rows_125k, rx1_dr_table
 
 MHZ = 1_000_000
 
-DATA_RATES = (
-    lora(0, 12, 125_000, 59),
-    lora(1, 11, 125_000, 59),
-    lora(2, 10, 125_000, 59),
-    lora(3, 9, 125_000, 123),
-    lora(4, 8, 125_000, 250),
-    lora(5, 7, 125_000, 250),
-    lora(6, 7, 250_000, 250),
-    fsk(7, 50_000, 250),
-)
+DATA_RATES = (*lora_125k_ladder(), lora(6, 7, 250_000, 250), fsk(7, 50_000, 250))
 
 # dr, M, M repeater-compatible
-PAYLOAD_TABLE = (
-    PayloadRow(0, 59, 59),
-    PayloadRow(1, 59, 59),
-    PayloadRow(2, 59, 59),
-    PayloadRow(3, 123, 123),
-    PayloadRow(4, 250, 230),
-    PayloadRow(5, 250, 230),
-    PayloadRow(6, 250, 230),
-    PayloadRow(7, 250, 230),
-)
+PAYLOAD_TABLE = (*payload_rows_125k(), PayloadRow(6, 250, 230), PayloadRow(7, 250, 230))
 
 # uplink DR -> RX1 DR for RX1DROffset 0..5
-RX1_DR_TABLE = {
-    0: (0, 0, 0, 0, 0, 0),
-    1: (1, 0, 0, 0, 0, 0),
-    2: (2, 1, 0, 0, 0, 0),
-    3: (3, 2, 1, 0, 0, 0),
-    4: (4, 3, 2, 1, 0, 0),
-    5: (5, 4, 3, 2, 1, 0),
-    6: (6, 5, 4, 3, 2, 1),
-    7: (7, 6, 5, 4, 3, 2),
-}
+RX1_DR_TABLE = rx1_dr_table(((dr, dr) for dr in range(8)), 6, low=0, high=7)
 
 # ETSI EN 300 220-2 V3.2.1 bands used by LoRaWAN (ERP limits in dBm); 868+ MHz bands keep the
 # ERC REC 70-03 names g..g3 LoRaWAN tools use. 869.2-869.4 and 869.65-869.7 are not SRD

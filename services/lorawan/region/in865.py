@@ -9,38 +9,17 @@ from .base import (
     PayloadRow,
     SubBand,
     fsk,
-    lora,
 )
+from .tables import lora_125k_ladder, payload_rows_125k, rx1_dr_table
 
-DATA_RATES = (
-    lora(0, 12, 125_000, 59),
-    lora(1, 11, 125_000, 59),
-    lora(2, 10, 125_000, 59),
-    lora(3, 9, 125_000, 123),
-    lora(4, 8, 125_000, 250),
-    lora(5, 7, 125_000, 250),
-    fsk(7, 50_000, 250),
-)
+DATA_RATES = (*lora_125k_ladder(), fsk(7, 50_000, 250))
 
-PAYLOAD_TABLE = (
-    PayloadRow(0, 59, 59),
-    PayloadRow(1, 59, 59),
-    PayloadRow(2, 59, 59),
-    PayloadRow(3, 123, 123),
-    PayloadRow(4, 250, 230),
-    PayloadRow(5, 250, 230),
-    PayloadRow(7, 250, 230),
-)
+PAYLOAD_TABLE = (*payload_rows_125k(), PayloadRow(7, 250, 230))
 
 # uplink DR -> RX1 DR for RX1DROffset 0..7 (6 and 7 raise the downlink DR by 1 and 2).
 # DR6 is RFU in IN865, so the DR7 row steps from DR7 straight to DR5.
 RX1_DR_TABLE = {
-    0: (0, 0, 0, 0, 0, 0, 1, 2),
-    1: (1, 0, 0, 0, 0, 0, 2, 3),
-    2: (2, 1, 0, 0, 0, 0, 3, 4),
-    3: (3, 2, 1, 0, 0, 0, 4, 5),
-    4: (4, 3, 2, 1, 0, 0, 5, 5),
-    5: (5, 4, 3, 2, 1, 0, 5, 5),
+    **rx1_dr_table(((dr, dr) for dr in range(6)), 8, low=0, high=5),
     7: (7, 5, 5, 4, 3, 2, 7, 7),
 }
 

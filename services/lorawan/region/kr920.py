@@ -6,37 +6,15 @@ from .base import (
     CFLIST_TYPE_FREQUENCIES,
     Channel,
     DynamicChannelRegion,
-    PayloadRow,
     SubBand,
-    lora,
 )
+from .tables import lora_125k_ladder, payload_rows_125k, rx1_dr_table
 
-DATA_RATES = (
-    lora(0, 12, 125_000, 59),
-    lora(1, 11, 125_000, 59),
-    lora(2, 10, 125_000, 59),
-    lora(3, 9, 125_000, 123),
-    lora(4, 8, 125_000, 250),
-    lora(5, 7, 125_000, 250),
-)
+DATA_RATES = lora_125k_ladder()
 
-PAYLOAD_TABLE = (
-    PayloadRow(0, 59, 59),
-    PayloadRow(1, 59, 59),
-    PayloadRow(2, 59, 59),
-    PayloadRow(3, 123, 123),
-    PayloadRow(4, 250, 230),
-    PayloadRow(5, 250, 230),
-)
+PAYLOAD_TABLE = payload_rows_125k()
 
-RX1_DR_TABLE = {
-    0: (0, 0, 0, 0, 0, 0),
-    1: (1, 0, 0, 0, 0, 0),
-    2: (2, 1, 0, 0, 0, 0),
-    3: (3, 2, 1, 0, 0, 0),
-    4: (4, 3, 2, 1, 0, 0),
-    5: (5, 4, 3, 2, 1, 0),
-}
+RX1_DR_TABLE = rx1_dr_table(((dr, dr) for dr in range(6)), 6, low=0, high=5)
 
 KR920 = DynamicChannelRegion(
     name="KR920",

@@ -9,6 +9,7 @@ from .base import (
     SubBand,
     lora,
 )
+from .tables import lora_500k_downlink, payload_rows_500k_downlink, rx1_dr_table
 
 DATA_RATES = (
     lora(0, 10, 125_000, 19, down=False),
@@ -16,12 +17,7 @@ DATA_RATES = (
     lora(2, 8, 125_000, 133, down=False),
     lora(3, 7, 125_000, 250, down=False),
     lora(4, 8, 500_000, 250, down=False),
-    lora(8, 12, 500_000, 61, up=False),
-    lora(9, 11, 500_000, 137, up=False),
-    lora(10, 10, 500_000, 250, up=False),
-    lora(11, 9, 500_000, 250, up=False),
-    lora(12, 8, 500_000, 250, up=False),
-    lora(13, 7, 500_000, 250, up=False),
+    *lora_500k_downlink(),
 )
 
 PAYLOAD_TABLE = (
@@ -30,22 +26,11 @@ PAYLOAD_TABLE = (
     PayloadRow(2, 133, 133),
     PayloadRow(3, 250, 230),
     PayloadRow(4, 250, 230),
-    PayloadRow(8, 61, 41),
-    PayloadRow(9, 137, 117),
-    PayloadRow(10, 250, 230),
-    PayloadRow(11, 250, 230),
-    PayloadRow(12, 250, 230),
-    PayloadRow(13, 250, 230),
+    *payload_rows_500k_downlink(),
 )
 
 # uplink DR -> RX1 DR for RX1DROffset 0..3
-RX1_DR_TABLE = {
-    0: (10, 9, 8, 8),
-    1: (11, 10, 9, 8),
-    2: (12, 11, 10, 9),
-    3: (13, 12, 11, 10),
-    4: (13, 13, 12, 11),
-}
+RX1_DR_TABLE = rx1_dr_table(((dr, dr + 10) for dr in range(5)), 4, low=8, high=13)
 
 US915 = FixedChannelRegion(
     name="US915",
