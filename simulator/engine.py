@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
-
-import simpy
+from typing import TYPE_CHECKING, cast
 
 from services.lorawan.airtime import symbol_time, time_on_air
 
@@ -40,6 +38,9 @@ from .region import get_sim_region
 from .results import build_result
 from .scenario import Scenario
 
+if TYPE_CHECKING:
+    import simpy
+
 #: symbols a class A device listens for a preamble in a receive window with nothing in it
 RX_WINDOW_SYMBOLS = 6
 
@@ -55,6 +56,12 @@ class _Profile:
     #: the sub-band shared by all channels, if they share one (fast path)
     one_band: str | None
     grace: float
+
+
+def _new_environment() -> simpy.Environment:
+    import simpy
+
+    return simpy.Environment()
 
 
 @lru_cache(maxsize=4096)
@@ -79,7 +86,8 @@ class Simulation:
         custom = network is not None or policy is not None or env is not None
         #: "fast" (vectorized open-loop path, simulator/fast.py) or "simpy"
         self.engine = choose_engine(scenario, custom, self.region)
-        self.env = env if env is not None else simpy.Environment()
+        if env is not None or self.engine == "simpy":
+            self.env = env if env is not None else _new_environment()
         self.policy = policy if policy is not None else get_policy(scenario.policy)
         self.network: NetworkSide = (
             network if network is not None else PureNetwork(self.region, self.policy)
@@ -123,6 +131,18 @@ class Simulation:
             self.network, "on_downlink_received", None
         )
         self._ran = False
+
+    #: the SimPy clock and event queue; a fast-path run creates it only if it is asked for
+    env: simpy.Environment
+
+    if not TYPE_CHECKING:  # (kept from mypy so that unknown attributes stay type errors)
+
+        def __getattr__(self, name: str) -> object:
+            # reached only when ``env`` was never set (fast path): SimPy is imported on demand
+            if name == "env":
+                env = self.env = _new_environment()
+                return env
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- construction ---------------------------------------------------------------------
 

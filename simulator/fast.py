@@ -14,8 +14,9 @@ once by start time, and applies the same reception rules as the SimPy engine
 - the demodulator-path limit: when a gateway never has ``demodulator_paths`` frames on air at
   once every copy locks (checked vectorized); otherwise the locking is replayed exactly with a
   heap, in start order, for that gateway only;
-- per-device duty cycle when all the device's channels are in one sub-band (a deferred frame
-  starts when the band frees, as in the event engine).
+- the per-device duty cycle per sub-band, as the event engine applies it: a frame goes out on
+  a channel picked uniformly among those whose sub-band is open; when none is, it waits until
+  the first of them opens (a deferral) and picks among the channels open then.
 
 Pairs are found by comparing each frame with the next ``j``-th frame in start order, for
 ``j = 1, 2, ...`` while any frame still overlaps its ``j``-th successor; the candidate set
@@ -46,7 +47,7 @@ import numpy.typing as npt
 from . import radio
 from .energy import rx_energy_j
 from .metrics import LOSS_CAUSES
-from .region import SimRegion, get_sim_region
+from .region import SimRegion
 from .scenario import Scenario
 
 if TYPE_CHECKING:
@@ -72,14 +73,11 @@ class FastPathUnsupported(ValueError):
 
 
 def fast_unsupported_reason(sc: Scenario, region: SimRegion | None = None) -> str | None:
-    """Why the scenario needs the event engine, or None when the fast path applies."""
+    """Why the scenario needs the event engine, or None when the fast path applies.
+
+    ``region`` is accepted for compatibility; every duty-cycle layout runs on the fast path.
+    """
     dc = sc.devices
-    if sc.duty_cycle:
-        reg = region if region is not None else get_sim_region(sc.region)
-        chans = dc.channels_hz or reg.default_channels_hz
-        bands = {(b.name if (b := reg.sub_band_of(f)) is not None else None) for f in chans}
-        if len(bands) > 1:
-            return "duty cycle over channels in several sub-bands"
     if dc.otaa:
         return "OTAA join (a downlink feedback loop)"
     if dc.traffic.confirmed:
@@ -121,13 +119,28 @@ class Schedule:
         self.deferrals = deferrals
 
 
+class DutyCycle:
+    """The duty-cycle limits of a run: ``chan_band[i, c]`` is the sub-band (an index into
+    ``band_duty``, the fraction of time a device may be on air in it) of device ``i``'s
+    channel ``c``."""
+
+    def __init__(self, chan_band: I64, band_duty: F64) -> None:
+        self.chan_band = chan_band
+        self.band_duty = band_duty
+
+
 def draw_schedule(
-    sim: Simulation, toa: F64, chan_count: I64, duty: F64 | None, rng: np.random.Generator
+    sim: Simulation,
+    toa: F64,
+    chan_count: I64,
+    duty: DutyCycle | None,
+    rng: np.random.Generator,
 ) -> Schedule:
     """Draw all transmissions, every device in lockstep frame by frame.
 
     ``toa`` is each device's time on air, ``chan_count`` its number of channels (chosen
-    uniformly), ``duty`` its sub-band duty cycle (None: no duty-cycle limit).
+    uniformly among those open), ``duty`` the sub-bands of its channels and their limits (None:
+    no duty-cycle limit).
     """
     sc = sim.sc
     tr = sc.devices.traffic
@@ -146,7 +159,9 @@ def draw_schedule(
         windows = r.rx1_delay_s + 1.0 + 6 * symbol_time(rx2.sf, rx2.bw_hz)
     gen = rng.exponential(period, n) if poisson or after_tx else rng.uniform(0.0, period, n)
     alive = np.arange(n, dtype=np.int64)
-    band_free = np.zeros(n)
+    # per device and sub-band: when the device may transmit in it again
+    band_free = np.zeros((n, duty.band_duty.size if duty is not None else 0))
+    cols = np.arange(duty.chan_band.shape[1] if duty is not None else 0, dtype=np.int64)
     devs: list[I64] = []
     gens: list[F64] = []
     starts: list[F64] = []
@@ -154,18 +169,27 @@ def draw_schedule(
     deferrals = 0
     while alive.size:
         t = gen
-        if duty is not None:
-            bf = band_free[alive]
-            late = bf > t
-            deferrals += int(np.count_nonzero(late))
-            t = np.where(late, bf, t)
-            band_free[alive] = t + toa[alive] / duty[alive]
         cc = chan_count[alive]
-        ch = (rng.random(alive.size) * cc).astype(np.int64)
+        if duty is None:
+            ch = np.minimum((rng.random(alive.size) * cc).astype(np.int64), cc - 1)
+        else:
+            cb = duty.chan_band[alive]
+            bf = np.take_along_axis(band_free[alive], cb, axis=1)
+            bf[cols[None, :] >= cc[:, None]] = np.inf  # not one of the device's channels
+            late = ~(bf <= t[:, None]).any(axis=1)
+            deferrals += int(np.count_nonzero(late))
+            t = np.where(late, bf.min(axis=1), t)
+            free = bf <= t[:, None]
+            n_free = free.sum(axis=1)
+            # the k-th open channel, k uniform (all channels open: the k-th channel)
+            k = np.minimum((rng.random(alive.size) * n_free).astype(np.int64), n_free - 1)
+            ch = np.argmax(np.cumsum(free, axis=1) > k[:, None], axis=1)
+            band = cb[np.arange(alive.size), ch]
+            band_free[alive, band] = t + toa[alive] / duty.band_duty[band]
         devs.append(alive)
         gens.append(gen)
         starts.append(t)
-        chans.append(np.minimum(ch, cc - 1))
+        chans.append(ch)
         e = t + toa[alive]
         if after_tx:
             nxt = e + rng.exponential(period, alive.size)
@@ -291,38 +315,49 @@ def run_fast(sim: Simulation) -> None:
     rc = sc.reception
     seed = sc.seed
     rng = np.random.default_rng(np.random.SeedSequence([abs(seed), 0xFA57, int(seed < 0)]))
-    # per device: profile (airtime, energy, reach), channels, duty cycle
+    # per device: profile (airtime, energy, reach), channels, duty cycle. Devices with the same
+    # radio settings share one profile (computed by the event engine's code); the reach is
+    # per device: the gateways whose received power meets the sensitivity.
+    groups: dict[tuple[int, int, int, float, tuple[float, ...]], list[int]] = {}
+    for i, d in enumerate(devices):
+        groups.setdefault((d.sf, d.bw_hz, d.cr, d.tx_power_dbm, d.channels_hz), []).append(i)
+    loss = np.array([[lo for _, lo in d.links] for d in devices], dtype=np.float64)
+    loss = loss.reshape(n, g_count)
     toa = np.empty(n)
     e_tx = np.empty(n)
     grace = np.empty(n)
     sf = np.empty(n, dtype=np.int64)
     bw = np.empty(n, dtype=np.int64)
     chan_count = np.empty(n, dtype=np.int64)
-    duty = np.ones(n)
     rssi = np.full((n, g_count), -np.inf)
-    chan_lists = []
-    multi_band = False
-    for i, device in enumerate(devices):
-        prof = sim._profile(device)
-        toa[i] = prof.toa
-        e_tx[i] = prof.energy_j
-        grace[i] = prof.grace
-        sf[i] = device.sf
-        bw[i] = device.bw_hz
-        chan_count[i] = len(device.channels_hz)
-        chan_lists.append(device.channels_hz)
-        if prof.one_band is None:
-            multi_band = True
-        duty[i] = prof.chan_bands[0][2]
-        for gw, power in prof.reach:
-            rssi[i, gw.idx] = power
-    if sim._duty and multi_band:
-        raise FastPathUnsupported("duty cycle over channels in several sub-bands")
-    sched = draw_schedule(sim, toa, chan_count, duty if sim._duty else None, rng)
-    width = int(chan_count.max()) if n else 1
+    width = max((len(key[4]) for key in groups), default=1)
     chan_table = np.zeros((n, width))
-    for i, chs in enumerate(chan_lists):
-        chan_table[i, : len(chs)] = chs
+    chan_band = np.zeros((n, width), dtype=np.int64)
+    band_ids: dict[str, int] = {}
+    band_duty: list[float] = []
+    for (g_sf, g_bw, _, power, chans), members in groups.items():
+        prof = sim._profile(devices[members[0]])
+        idx = np.asarray(members, dtype=np.int64)
+        toa[idx] = prof.toa
+        e_tx[idx] = prof.energy_j
+        grace[idx] = prof.grace
+        sf[idx] = g_sf
+        bw[idx] = g_bw
+        chan_count[idx] = len(chans)
+        bands = []
+        for _, band, limit in prof.chan_bands:
+            b = band_ids.get(band)
+            if b is None:
+                b = band_ids[band] = len(band_duty)
+                band_duty.append(limit)
+            bands.append(b)
+        chan_table[idx, : len(chans)] = chans
+        chan_band[idx, : len(chans)] = bands
+        received = power - loss[idx]
+        sens = sim._sens(g_sf, g_bw)
+        rssi[idx] = np.where(received >= sens, received, -np.inf)
+    duty = DutyCycle(chan_band, np.asarray(band_duty, dtype=np.float64)) if sim._duty else None
+    sched = draw_schedule(sim, toa, chan_count, duty, rng)
     dev = sched.dev
     t_count = dev.size
     freq = chan_table[dev, sched.chan]
@@ -344,7 +379,8 @@ def run_fast(sim: Simulation) -> None:
             rc.inter_sf,
             rc.demodulator_paths,
         )
-    _account(sim, sched, freq, toa, e_tx, rssi, codes)
+    freqs = sorted({f for key in groups for f in key[4]})
+    _account(sim, sched, freq, freqs, toa, e_tx, rssi, codes)
     if sc.class_a:
         from services.lorawan.airtime import symbol_time
 
@@ -364,6 +400,7 @@ def _account(
     sim: Simulation,
     sched: Schedule,
     freq: F64,
+    freqs: list[float],
     toa: F64,
     e_tx: F64,
     rssi: F64,
@@ -402,15 +439,18 @@ def _account(
         m.gen_bins[i] += int(gen_bins[i])
         m.deliv_bins[i] += int(deliv_bins[i])
     m.latencies.extend((sched.end[ok] - sched.gen[ok]).tolist())
-    # load per (sf, frequency)
+    # load per (sf, frequency), in increasing order of both (np.unique is avoided: it imports
+    # numpy.ma, about 10 ms)
     sf = np.fromiter((d.sf for d in devices), dtype=np.int64, count=n)
     tx_sf = sf[dev]
-    tx_toa = toa[dev]
-    for s in np.unique(tx_sf).tolist():
-        sel_sf = tx_sf == s
-        for f in np.unique(freq[sel_sf]).tolist():
-            sel = sel_sf & (freq == f)
-            m.load[(int(s), float(f))] = [int(sel.sum()), float(tx_toa[sel].sum())]
+    f_idx = np.searchsorted(np.asarray(freqs, dtype=np.float64), freq)
+    key = tx_sf * len(freqs) + f_idx
+    size = (int(tx_sf.max()) + 1) * len(freqs) if t_count else 0
+    counts = np.bincount(key, minlength=size)
+    airtime = np.bincount(key, weights=toa[dev], minlength=size)
+    for k in np.nonzero(counts)[0].tolist():
+        s_k, f_k = divmod(k, len(freqs))
+        m.load[(s_k, float(freqs[f_k]))] = [int(counts[k]), float(airtime[k])]
     # per device counters
     per_dev = np.bincount(dev, minlength=n)
     per_dev_ok = np.bincount(dev[ok], minlength=n)

@@ -49,7 +49,6 @@ def test_auto_picks_fast_for_lorasim_and_reports_it() -> None:
         {"devices": {"otaa": True}, "class_a": True},
         {"policy": "lorawan-adr", "class_a": True},
         {"devices": {"nb_trans": 2}},
-        {"duty_cycle": True, "devices": {"channels_hz": [868_100_000, 869_525_000]}},
     ],
 )
 def test_auto_falls_back_to_simpy(changes: dict[str, Any]) -> None:
@@ -59,6 +58,14 @@ def test_auto_falls_back_to_simpy(changes: dict[str, Any]) -> None:
     assert r.engine == "simpy"
     with pytest.raises(FastPathUnsupported):
         Simulation(_with(sc, engine="fast"))
+
+
+def test_duty_cycle_over_several_sub_bands_runs_fast() -> None:
+    changes = {"duty_cycle": True, "devices": {"channels_hz": [868_100_000, 869_525_000]}}
+    sc = _with(load_scenario("lorasim").with_overrides(devices=5), duration_s=5000.0, **changes)
+    assert Simulation(sc).engine == "fast"
+    assert Simulation(_with(sc, engine="fast")).engine == "fast"
+    assert run_scenario(sc).engine == "fast"
 
 
 def test_custom_policy_object_uses_simpy() -> None:
@@ -97,6 +104,24 @@ def _multi_gateway(n: int) -> Scenario:
     )
 
 
+#: the eight usual EU868 channels: three in sub-band g1 (868.0-868.6 MHz), five in g
+EU868_8 = [868_100_000, 868_300_000, 868_500_000, 867_100_000]
+EU868_8 += [867_300_000, 867_500_000, 867_700_000, 867_900_000]
+
+
+def _multi_band(n: int) -> Scenario:
+    """Four gateways, eight channels in two sub-bands, random SFs and a frame a minute: the
+    SF12 devices (1.8 s frames, a band closed for 3 minutes after each) wait for the 1 %
+    duty cycle often."""
+    data = _multi_gateway(n).model_dump()
+    data["name"] = "multi-band"
+    data["duration_s"] = 5_000.0
+    data["devices"]["channels_hz"] = EU868_8
+    data["devices"]["sf_assignment"] = "random"
+    data["devices"]["traffic"] = {"kind": "periodic", "period_s": 60, "jitter_s": 10}
+    return Scenario.model_validate(data)
+
+
 CASES = [
     ("lorasim", 100, 100_000.0),
     ("lorasim", 500, 40_000.0),
@@ -105,6 +130,8 @@ CASES = [
     ("lorasim-exp0", 300, 40_000.0),
     ("multi-gw", 300, 0.0),
     ("multi-gw", 1000, 0.0),
+    ("multi-band", 300, 0.0),
+    ("multi-band", 1000, 0.0),
 ]
 
 
@@ -115,6 +142,8 @@ def test_der_agrees_with_simpy(preset: str, n: int, duration: float) -> None:
     for seed in seeds:
         if preset == "multi-gw":
             sc = _multi_gateway(n).with_overrides(seed=seed)
+        elif preset == "multi-band":
+            sc = _multi_band(n).with_overrides(seed=seed)
         else:
             sc = _with(
                 load_scenario(preset).with_overrides(devices=n, seed=seed), duration_s=duration
@@ -132,6 +161,23 @@ def test_der_agrees_with_simpy(preset: str, n: int, duration: float) -> None:
         fast.append(rf.der)
         slow.append(rs.der)
     assert abs(float(np.mean(fast)) - float(np.mean(slow))) < 0.01, (fast, slow)
+
+
+def test_multi_band_duty_cycle_matches_simpy_channel_use_and_deferrals() -> None:
+    """Per channel and sub-band the fast path spreads frames as the event engine does, and
+    defers about as many frames for the duty cycle."""
+    fast: dict[str, list[float]] = {"deferrals": [], "g": [], "g1": []}
+    slow: dict[str, list[float]] = {"deferrals": [], "g": [], "g1": []}
+    for seed in (1, 2, 3):
+        sc = _multi_band(400).with_overrides(seed=seed)
+        for out, r in ((fast, run_scenario(sc)), (slow, run_scenario(_with(sc, engine="simpy")))):
+            out["deferrals"].append(r.duty_cycle_deferrals / r.transmissions)
+            g1 = sum(v["transmissions"] for f, v in r.per_channel.items() if float(f) >= 868e6)
+            out["g1"].append(g1 / r.transmissions)
+            out["g"].append(1.0 - g1 / r.transmissions)
+    assert float(np.mean(slow["deferrals"])) > 0.02  # the case really exercises the limit
+    for key in fast:
+        assert abs(float(np.mean(fast[key])) - float(np.mean(slow[key]))) < 0.01, (key, fast, slow)
 
 
 # -- hand-placed collisions: same verdicts as the event engine ------------------------------
