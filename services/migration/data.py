@@ -83,6 +83,13 @@ class PolicyInput:
     target_utilisation: float = 0.8
     state: Mapping[str, Any] = field(default_factory=dict)  # the policy's own memory
     options: Mapping[str, Any] = field(default_factory=dict)  # policy settings
+    # seconds the zones' stats cover: the period for a decision, the time since the last
+    # fast check for a reaction (None: ``period_s``)
+    window_s: float | None = None
+
+    @property
+    def observed_s(self) -> float:
+        return self.period_s if self.window_s is None else self.window_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,7 @@ class Decision:
     zones: dict[str, dict[str, Any]]
     predicted_latency_s: dict[str, float]
     forecast_rate: dict[str, float]
+    trigger: str = "period"  # "period": the periodic decision; "onset": a fast-check reaction
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +129,7 @@ class Decision:
             "zones": self.zones,
             "predicted_latency_s": self.predicted_latency_s,
             "forecast_rate": self.forecast_rate,
+            "trigger": self.trigger,
         }
 
 

@@ -9,6 +9,11 @@ DECISIONS = Counter(
     "Migration decisions taken (changed: the routing changed)",
     ["policy", "changed"],
 )
+REACTIONS = Counter(
+    "hyperlora_migration_reactions",
+    "Fast-check reactions between decisions that changed the routing (onset detected)",
+    ["policy"],
+)
 EPOCH = Gauge("hyperlora_migration_routing_epoch", "Current routing epoch")
 SHARE = Gauge(
     "hyperlora_migration_routed_share_ratio",

@@ -5,9 +5,11 @@ A policy is a pure function of a :class:`PolicyInput` (the zones observed over t
 period, the current shares, the zone model parameters, its own state) returning a
 :class:`PolicyOutput` (the shares it wants). The service then damps the change
 (:func:`damp`): shares move by at most ``max_step_up`` (more migration) or ``max_step_down``
-(less) per period, and an origin whose shares would all move by less than ``deadband`` keeps
-them (hysteresis) — so routing changes are bounded and do not oscillate. A proposal to stop
-migrating an origin's records altogether is not held back by the deadband (only by the step).
+(less) per period, and an origin whose shares would all move by less than ``deadband`` — and
+its share kept home too, so that several small moves adding up to a large one are not held
+back — keeps them (hysteresis): routing changes are bounded and do not oscillate. A proposal
+to stop migrating an origin's records altogether is not held back by the deadband (only by
+the step).
 """
 
 from __future__ import annotations
@@ -24,6 +26,20 @@ class MigrationPolicy(Protocol):
     name: str
 
     def decide(self, request: PolicyInput) -> PolicyOutput: ...
+
+
+class ReactivePolicy(MigrationPolicy, Protocol):
+    """A policy that can also react between decisions (at each fast check of the service):
+    ``react`` sees the zones over the ``window_s`` since the last check and returns the shares
+    it wants now (the current ones when nothing happened) and its new state. The service
+    applies a reaction as an increase of shares only (:func:`escalate`); decreases wait for
+    the next decision."""
+
+    def react(self, request: PolicyInput) -> PolicyOutput: ...
+
+
+def can_react(policy: MigrationPolicy) -> bool:
+    return callable(getattr(policy, "react", None))
 
 
 _REGISTRY: dict[str, Callable[[], MigrationPolicy]] = {}
@@ -67,7 +83,8 @@ def damp(current: Mapping[str, Mapping[str, float]], proposed: Shares, d: Dampin
         deltas = {t: want.get(t, 0.0) - cur.get(t, 0.0) for t in targets}
         if not want and sum(cur.values()) <= d.deadband:
             continue  # release a last small share entirely
-        if want and all(abs(x) < d.deadband for x in deltas.values()):
+        small = all(abs(x) < d.deadband for x in deltas.values())
+        if want and small and abs(sum(deltas.values())) < d.deadband:  # the home share too
             if cur:
                 out[origin] = dict(cur)
             continue
@@ -80,6 +97,24 @@ def damp(current: Mapping[str, Mapping[str, float]], proposed: Shares, d: Dampin
         if row:
             out[origin] = row
     return clean(_resolve(current, out))
+
+
+def escalate(current: Mapping[str, Mapping[str, float]], proposed: Shares, d: Damping) -> Shares:
+    """A reaction between decisions: shares may only grow (by at most ``max_step_up``, with
+    the deadband), never shrink — an origin's proposed row is merged with its current one by
+    the larger share, other origins keep theirs. So fast checks can only add migration, and
+    the periodic decision alone takes it back (at ``max_step_down`` per period): the two
+    time scales cannot push the routing back and forth."""
+    merged: Shares = {o: dict(r) for o, r in current.items()}
+    for origin, row in proposed.items():
+        cur = current.get(origin, {})
+        inc = {t: max(0.0, s - cur.get(t, 0.0)) for t, s in row.items()}
+        room = max(0.0, 1.0 - sum(cur.values()))
+        scale = min(1.0, room / sum(inc.values())) if sum(inc.values()) > 0 else 0.0
+        merged[origin] = {
+            t: cur.get(t, 0.0) + inc.get(t, 0.0) * scale for t in sorted(set(cur) | set(inc))
+        }
+    return damp(current, merged, Damping(d.max_step_up, 0.0, d.deadband))
 
 
 def _resolve(current: Mapping[str, Mapping[str, float]], shares: Shares) -> Shares:

@@ -5,6 +5,12 @@ the change, install the result in the routing table (a new epoch when it changed
 decision (in memory, in ``<data_dir>/migration.sqlite``) and count it. On start the routing
 epochs and the policy's memory are read back, so a restart keeps the routing.
 
+Between two decisions, every ``fast_check_s``, a policy that can react (``react``, e.g. the
+predictive policy's onset detector) sees the zones since the last check (the stats source's
+``probe``) and may raise shares at once — only raise them (:func:`escalate`): the periodic
+decision alone lowers them, so the two time scales never push the routing back and forth.
+A reaction that changes the routing is recorded like a decision (``trigger="onset"``).
+
 Wiring (composition root)::
 
     routing = RoutingTable()
@@ -29,7 +35,7 @@ from typing import Any
 from . import metrics
 from .data import Decision, PolicyInput, PolicyOutput, Shares, ZoneStats
 from .history import MigrationStore
-from .policy import Damping, MigrationPolicy, damp, get_policy
+from .policy import Damping, MigrationPolicy, can_react, damp, escalate, get_policy
 from .routing import RoutingTable
 from .settings import MigrationSettings
 from .stats import StatsSource
@@ -75,6 +81,23 @@ class MigrationService:
         self._state: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_routed: Counter[tuple[str, str]] = Counter()
+        self._probe_at: float | None = None
+
+    @property
+    def reacts(self) -> bool:
+        """Whether fast checks run: enabled in settings, a policy that can react and a stats
+        source that can be probed between periods."""
+        return (
+            self.settings.fast_check_s > 0
+            and can_react(self.policy)
+            and callable(getattr(self.stats, "probe", None))
+        )
+
+    def checks_per_period(self) -> int:
+        """Fast checks per period, the decision included (1: decisions only)."""
+        if not self.reacts:
+            return 1
+        return max(1, round(self.settings.period_s / self.settings.fast_check_s))
 
     @property
     def store(self) -> MigrationStore | None:
@@ -90,7 +113,9 @@ class MigrationService:
         self._state = self._store.load_state(self.policy.name)
         self._last_routed = Counter(self.routing.routed)
         self._publish_routing()
-        await self.stats.sample(self._clock())  # opens the first period
+        now = self._clock()
+        await self.stats.sample(now)  # opens the first period
+        self._probe_at = now
         if self.settings.enabled:
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
@@ -105,20 +130,47 @@ class MigrationService:
             self._store = None
 
     async def _loop(self) -> None:
+        n = self.checks_per_period()
+        tick = self.settings.period_s / n
         while True:
-            await self._sleep(self.settings.period_s)
-            try:
-                await self.step()
-            except Exception as exc:
-                metrics.ERRORS.labels(type(exc).__name__).inc()
-                log.exception("migration decision failed")
+            for i in range(1, n + 1):
+                await self._sleep(tick)
+                try:
+                    if self.reacts:  # every tick, the decision's included: no blind spot
+                        await self.react()
+                    if i == n:
+                        await self.step()
+                except Exception as exc:
+                    metrics.ERRORS.labels(type(exc).__name__).inc()
+                    log.exception("migration check failed (tick %d of %d)", i, n)
 
-    async def step(self, now: float | None = None) -> Decision:
-        """Run one decision period now (the loop calls it every ``period_s``)."""
+    async def react(self, now: float | None = None) -> Decision | None:
+        """One fast check now: the policy's reaction to the zones since the last check,
+        applied as an increase of shares only. The decision when the routing changed, else
+        None (the policy's memory is updated either way)."""
+        if not self.reacts:
+            return None
         now = self._clock() if now is None else now
-        zones = await self.stats.sample(now)
-        self.last_stats = zones
-        request = PolicyInput(
+        probe = getattr(self.stats, "probe")  # noqa: B009  (optional part of StatsSource)
+        zones: dict[str, ZoneStats] = await probe(now)
+        window = now - self._probe_at if self._probe_at is not None else 0.0
+        self._probe_at = now
+        request = self._request(now, zones, window_s=window)
+        output: PolicyOutput = getattr(self.policy, "react")(request)  # noqa: B009
+        self._state = output.state
+        shares = escalate(request.current, output.shares, self.damping)
+        changed = self.routing.apply(shares, now, self.policy.name)
+        if not changed:
+            return None
+        decision = self._record(now, changed, zones, output, trigger="onset")
+        metrics.REACTIONS.labels(self.policy.name).inc()
+        return decision
+
+    def _request(
+        self, now: float, zones: dict[str, ZoneStats], window_s: float | None = None
+    ) -> PolicyInput:
+        """The policy's input: these zone statistics, the current routing and our state."""
+        return PolicyInput(
             now=now,
             period_s=self.settings.period_s,
             zones=zones,
@@ -127,10 +179,28 @@ class MigrationService:
             target_utilisation=self.settings.target_utilisation,
             state=self._state,
             options=self.settings.policy_options,
+            window_s=window_s,
         )
+
+    async def step(self, now: float | None = None) -> Decision:
+        """Run one decision period now (the loop calls it every ``period_s``)."""
+        now = self._clock() if now is None else now
+        zones = await self.stats.sample(now)
+        self.last_stats = zones
+        request = self._request(now, zones)
         shares, output = decide(self.policy, request, self.damping)
         changed = self.routing.apply(shares, now, self.policy.name)
         self._state = output.state
+        return self._record(now, changed, zones, output)
+
+    def _record(
+        self,
+        now: float,
+        changed: bool,
+        zones: dict[str, ZoneStats],
+        output: PolicyOutput,
+        trigger: str = "period",
+    ) -> Decision:
         decision = Decision(
             at=now,
             policy=self.policy.name,
@@ -142,6 +212,7 @@ class MigrationService:
             zones={z: s.to_dict() for z, s in zones.items()},
             predicted_latency_s=output.predicted_latency_s,
             forecast_rate=output.forecast_rate,
+            trigger=trigger,
         )
         self.decisions.append(decision)
         if self._store is not None:

@@ -31,6 +31,9 @@ class MigrationSettings(BaseSettings):
     enabled: bool = True
     policy: str = "none"  # none | threshold | predictive (or a registered plugin)
     period_s: float = Field(default=10.0, gt=0)
+    # between two decisions, a fast check every fast_check_s lets a policy that can react
+    # (predictive: onset detection) act on a burst at once; 0 turns it off
+    fast_check_s: float = Field(default=1.0, ge=0)
     zones: list[str] = []
     data_dir: str = Field(
         default="./data",
@@ -47,7 +50,9 @@ class MigrationSettings(BaseSettings):
     zone_model: ZoneModel = ZoneModel()
     zone_models: dict[str, ZoneModel] = {}
     # policy options, e.g. {"backlog_threshold": 100, "latency_threshold_s": 2.0} for
-    # threshold, {"forecaster": "holt", "alpha": 0.6, "beta": 0.3, "min_gain": 0.03}
+    # threshold; for predictive {"forecaster": "ewma", "alpha": 0.2, "min_gain": 0.03,
+    # "onset_threshold": 10, "onset_confidence": 1.5, "onset_backlog": 20} (the defaults;
+    # "forecaster": "holt" with "alpha": 0.6, "beta": 0.3 suits fast_check_s = 0 better)
     policy_options: dict[str, Any] = {}
 
     def params(self) -> dict[str, ZoneParams]:

@@ -12,6 +12,11 @@ ledger writer:
   with another callback);
 * block rate and block size: the ledger's ``status()`` (height and committed transactions of
   the zone's ``app-<zone>`` channel; the Fabric adapter reports the height only).
+
+``probe(now)`` (optional in ``StatsSource``; the service's fast checks between decisions) is
+the cheap part — arrival and stored rates since the previous probe and the backlog now, from
+the routing table's counters and ``writer.backlog(zone)`` only, without touching the period's
+counters or the ledger.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from .routing import RoutingTable
 
 class StatsSource(Protocol):
     async def sample(self, now: float) -> dict[str, ZoneStats]: ...
+
+
+class ProbedStatsSource(StatsSource, Protocol):
+    async def probe(self, now: float) -> dict[str, ZoneStats]: ...
 
 
 class WriterLike(Protocol):
@@ -79,6 +88,9 @@ class WriterStatsSource:
         self._last_routed: Counter[tuple[str, str]] = Counter()
         self._last_blocks: dict[str, tuple[int, int]] = {}
         self._latencies: dict[str, list[float]] = defaultdict(list)
+        self._probe_at: float | None = None
+        self._probe_arrivals: Counter[str] = Counter()
+        self._probe_routed: Counter[tuple[str, str]] = Counter()
 
     def on_commit(self, confirmation: Any) -> None:
         """The writer's ``on_commit``: one confirmation per committed record."""
@@ -131,4 +143,25 @@ class WriterStatsSource:
         self._last_arrivals = arrivals
         self._last_routed = routed
         self._last_blocks = blocks
+        if self._probe_at is None:
+            self._probe_at, self._probe_arrivals, self._probe_routed = now, arrivals, routed
+        return out
+
+    async def probe(self, now: float) -> dict[str, ZoneStats]:
+        """Rates since the previous probe (or the first sample) and the backlog now."""
+        arrivals = Counter(self._routing.arrivals)
+        routed = Counter(self._routing.routed)
+        dt = (now - self._probe_at) if self._probe_at is not None else 0.0
+        out: dict[str, ZoneStats] = {}
+        for z in self.zones:
+            arr = arrivals[z] - self._probe_arrivals[z]
+            stored = sum(n - self._probe_routed[k] for k, n in routed.items() if k[1] == z)
+            out[z] = ZoneStats(
+                zone=z,
+                arrival_rate=arr / dt if dt > 0 else 0.0,
+                stored_rate=stored / dt if dt > 0 else 0.0,
+                backlog=self.writer.backlog(z) if self.writer is not None else 0,
+                capacity=self._params[z].capacity if z in self._params else 0.0,
+            )
+        self._probe_at, self._probe_arrivals, self._probe_routed = now, arrivals, routed
         return out

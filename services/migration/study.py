@@ -31,6 +31,7 @@ HOT = "zone-1"
 WINDOW_S = 30.0
 SPEC = ZoneSpec("zone", batch_size=10, batch_timeout_s=2.0, block_interval_s=2.0, raft_delay_s=0.2)
 PERIOD_S = 5.0
+FAST_CHECK_S = 1.0  # the service's fast checks between decisions (0: decisions only)
 LABELS = {
     "model": "zone model, 6 zones",
     "model4": "zone model, 4 zones",
@@ -68,13 +69,16 @@ def windows(
     }
 
 
-def summarise(run: RunResult, scenario: ZoneScenario) -> dict[str, Any]:
+def window_ratios(
+    run: RunResult,
+    scenario: ZoneScenario,
+    recs: list[tuple[str, str, float, float, bool]] | None = None,
+    wins: dict[str, list[tuple[float, float | None]]] | None = None,
+) -> list[float]:
+    """Hot/idle p95 ratio of each 30 s window of the burst (by arrival time)."""
     b0, b1 = scenario.meta["burst_start_s"], scenario.meta["burst_end_s"]
-    recs = latencies(run)
-    hot = [lat for o, _z, at, lat, _c in recs if o == HOT and b0 <= at < b1]
-    idle = [lat for o, _z, at, lat, _c in recs if o != HOT and b0 <= at < b1]
-    before = [lat for o, _z, at, lat, _c in recs if at < b0]
-    wins = windows(run, scenario.duration_s)
+    recs = latencies(run) if recs is None else recs
+    wins = windows(run, scenario.duration_s) if wins is None else wins
     ratios = []
     for i, (centre, hot_p95) in enumerate(wins.get(HOT, [])):
         if not b0 <= centre < b1 or hot_p95 is None:
@@ -89,6 +93,17 @@ def summarise(run: RunResult, scenario: ZoneScenario) -> dict[str, Any]:
         )
         if idle_p95:
             ratios.append(hot_p95 / idle_p95)
+    return ratios
+
+
+def summarise(run: RunResult, scenario: ZoneScenario) -> dict[str, Any]:
+    b0, b1 = scenario.meta["burst_start_s"], scenario.meta["burst_end_s"]
+    recs = latencies(run)
+    hot = [lat for o, _z, at, lat, _c in recs if o == HOT and b0 <= at < b1]
+    idle = [lat for o, _z, at, lat, _c in recs if o != HOT and b0 <= at < b1]
+    before = [lat for o, _z, at, lat, _c in recs if at < b0]
+    wins = windows(run, scenario.duration_s)
+    ratios = window_ratios(run, scenario, recs, wins)
     moves = [d for d in run.decisions if d.get("changed")]
     movement = 0.0  # total |change| of the hot zone's shares over the run
     prev: dict[str, float] = {}
@@ -112,9 +127,11 @@ def summarise(run: RunResult, scenario: ZoneScenario) -> dict[str, Any]:
         "window_ratio_median": _r(statistics.median(ratios) if ratios else None),
         "hot_backlog_max": max((b.get(HOT, 0) for _t, b in run.backlog), default=0),
         "routing_changes": len(moves),
+        "onset_reactions": sum(1 for d in moves if d.get("trigger") == "onset"),
         "hot_share_movement": _r(movement),
         "records": len(recs),
         "uncommitted": sum(c for *_x, c in recs),
+        "window_ratios": [round(r, 2) for r in ratios],
         "hot_p95_last_burst_window_s": _r(
             next((p for c, p in reversed(wins.get(HOT, [])) if c < b1 and p is not None), None)
         ),
@@ -272,6 +289,7 @@ COLUMNS = (
     ("window_ratio_max", "worst window ratio"),
     ("hot_backlog_max", "max hot backlog"),
     ("routing_changes", "routing changes"),
+    ("onset_reactions", "of which onset reactions"),
     ("hot_share_movement", "share movement"),
     ("uncommitted", "never committed"),
 )
@@ -293,6 +311,22 @@ def render_tables(results: dict[str, Any]) -> str:
         parts.append("|" + "---|" * len(COLUMNS))
         for r in rows:
             parts.append("| " + " | ".join(str(r.get(k, "")) for k, _h in COLUMNS) + " |")
+        parts.append("")
+    starts = results.get("scenario", {})
+    b0 = float(starts.get("burst", {}).get("burst_start_s", 120.0))
+    w = float(starts.get("window_s", WINDOW_S))
+    for key, title in (("model", "zone model"), ("embedded", "embedded ledger")):
+        rows = [r for r in results.get(key) or [] if r.get("policy") != "none"]
+        if not rows or not rows[0].get("window_ratios"):
+            continue
+        n = max(len(r["window_ratios"]) for r in rows)
+        parts.append(f"### Hot/idle p95 per 30 s window of the burst, {title}\n")
+        heads = [f"{b0 + i * w:.0f}" for i in range(n)]
+        parts.append("| policy | seed | " + " | ".join(heads) + " |")
+        parts.append("|---|---|" + "---|" * n)
+        for r in rows:
+            cells = [f"**{x}**" if x > 1.5 else str(x) for x in r["window_ratios"]]
+            parts.append(f"| {r['policy']} | {r.get('seed')} | " + " | ".join(cells) + " |")
         parts.append("")
     md1 = results.get("md1_check")
     if md1:
@@ -318,7 +352,12 @@ def render_tables(results: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- main
 async def study(
-    out: Path, embedded: bool, compress: float, seeds: int, scenario: ZoneScenario
+    out: Path,
+    embedded: bool,
+    compress: float,
+    seeds: int,
+    scenario: ZoneScenario,
+    fast_check_s: float = FAST_CHECK_S,
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -333,6 +372,7 @@ async def study(
             "block_interval_s": SPEC.block_interval_s,
             "raft_delay_s": SPEC.raft_delay_s,
             "period_s": PERIOD_S,
+            "fast_check_s": fast_check_s,
             "window_s": WINDOW_S,
         },
         "model": [],
@@ -348,6 +388,7 @@ async def study(
                 PERIOD_S,
                 seed,
                 policy_options=POLICY_OPTIONS.get(policy, {}),
+                fast_check_s=fast_check_s,
             )
             results["model"].append(summarise(run, scenario))
             if seed == 1:
@@ -360,7 +401,13 @@ async def study(
     results["model_4_zones"] = []
     for policy in POLICIES:
         run = await run_model(
-            policy, small, SPEC, PERIOD_S, 1, policy_options=POLICY_OPTIONS.get(policy, {})
+            policy,
+            small,
+            SPEC,
+            PERIOD_S,
+            1,
+            policy_options=POLICY_OPTIONS.get(policy, {}),
+            fast_check_s=fast_check_s,
         )
         runs["model4"][policy] = run
         results["model_4_zones"].append(summarise(run, small))
@@ -376,6 +423,7 @@ async def study(
                 SPEC,
                 compress=compress,
                 period_s=PERIOD_S,
+                fast_check_s=fast_check_s,
                 policy_options=POLICY_OPTIONS.get(policy, {}),
             )
             summary = summarise(run, scenario)
@@ -398,9 +446,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compress", type=float, default=6.0, help="embedded time compression")
     parser.add_argument("--seeds", type=int, default=3, help="zone-model seeds per policy")
     parser.add_argument("--zones", type=int, default=6)
+    parser.add_argument(
+        "--fast-check-s",
+        type=float,
+        default=FAST_CHECK_S,
+        help="model seconds between the service's fast checks (0: decisions only)",
+    )
     args = parser.parse_args(argv)
     scenario = hotspot(zones=args.zones, capacity=SPEC.capacity)
-    asyncio.run(study(args.out, not args.no_embedded, args.compress, args.seeds, scenario))
+    asyncio.run(
+        study(
+            args.out,
+            not args.no_embedded,
+            args.compress,
+            args.seeds,
+            scenario,
+            args.fast_check_s,
+        )
+    )
 
 
 if __name__ == "__main__":

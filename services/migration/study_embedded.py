@@ -9,7 +9,9 @@ embedded block cutting, chaincode, hash chaining and the MigrationService (wall 
 decision loop) are the production code.
 
 Time compression by ``k``: rates x k, durations and delays / k; latencies are reported back
-in model seconds (x k), so the run is comparable with the zone model.
+in model seconds (x k), so the run is comparable with the zone model. Policy options follow
+the same rule (``compress_options``): thresholds and costs in seconds / k, in records x k
+(a backlog of n records at k x the rate is n / k model records).
 """
 
 from __future__ import annotations
@@ -96,6 +98,25 @@ def uplink_record(origin: str, dev_eui: str, f_cnt: int) -> LedgerRecord:
     )
 
 
+SECONDS_OPTIONS = ("latency_threshold_s", "min_gain_s", "migration_cost_s")
+RECORDS_OPTIONS = ("backlog_threshold", "onset_backlog")
+
+
+def compress_options(options: dict[str, Any], k: float, policy: str) -> dict[str, Any]:
+    """The policy options of the zone model in the compressed run's units; the predictive
+    policy's defaults in seconds or records are written out so that they scale too."""
+    out = dict(options)
+    if policy == "predictive":
+        out = {"min_gain_s": 0.05, "migration_cost_s": 0.1, "onset_backlog": 20.0} | out
+    for name in SECONDS_OPTIONS:
+        if name in out:
+            out[name] = float(out[name]) / k
+    for name in RECORDS_OPTIONS:
+        if name in out:
+            out[name] = float(out[name]) * k
+    return out
+
+
 async def run_embedded(
     policy: str,
     scenario: ZoneScenario,
@@ -104,9 +125,11 @@ async def run_embedded(
     period_s: float = 5.0,
     seed: int = 1,
     drain_s: float = 30.0,
+    fast_check_s: float = 1.0,
     **settings_kw: Any,
 ) -> RunResult:
-    """One run; ``period_s``, ``spec`` and ``scenario`` are in model time."""
+    """One run; ``period_s``, ``fast_check_s``, ``spec`` and ``scenario`` are in model
+    time."""
     k = compress
     rng = random.Random(seed)
     cap_real = spec.capacity * k
@@ -127,9 +150,14 @@ async def run_embedded(
         origin = origin_of.get(c.idempotency_key, c.origin_zone)
         rows.append((origin, c.zone, (arrived - clock0["wall"]) * k, c.latency_s * k))
 
+    settings_kw = dict(settings_kw)
+    settings_kw["policy_options"] = compress_options(
+        dict(settings_kw.get("policy_options") or {}), k, policy
+    )
     settings = MigrationSettings(
         policy=policy,
         period_s=period_s / k,
+        fast_check_s=fast_check_s / k,
         zones=list(zones),
         zone_model=real_spec,
         **settings_kw,

@@ -1,5 +1,7 @@
 """The migration study on the zone-level model (simulator/zones): the real MigrationService,
-policies and RoutingTable driven period by period by the model's observations."""
+policies and RoutingTable driven by the model's observations — a decision at every period's
+end and, for a policy that reacts, a fast check at every ``fast_check_s`` in between (the model
+advances tick by tick; the routing installed at a tick applies to the next tick's arrivals)."""
 
 from __future__ import annotations
 
@@ -29,15 +31,32 @@ class RunResult:
 
 
 class ModelStats:
-    """StatsSource over the model's last observations."""
+    """StatsSource over the model's observations: ``sample`` covers the ticks since the last
+    sample, ``probe`` the ticks since the last probe."""
 
     def __init__(self, specs: dict[str, ZoneSpec]) -> None:
         self.specs = specs
-        self.latest: dict[str, ZoneObservation] = {}
+        self.latest: dict[str, ZoneObservation] = {}  # since the last sample
+        self.since_probe: dict[str, ZoneObservation] = {}
+
+    def add(self, observed: dict[str, ZoneObservation]) -> None:
+        for z, o in observed.items():
+            self.latest[z] = self.latest[z].then(o) if z in self.latest else o
+            self.since_probe[z] = self.since_probe[z].then(o) if z in self.since_probe else o
+
+    async def probe(self, now: float) -> dict[str, ZoneStats]:
+        out = self._stats(self.since_probe)
+        self.since_probe = {}
+        return out
 
     async def sample(self, now: float) -> dict[str, ZoneStats]:
+        out = self._stats(self.latest)
+        self.latest = {}
+        return out
+
+    def _stats(self, observed: dict[str, ZoneObservation]) -> dict[str, ZoneStats]:
         out: dict[str, ZoneStats] = {}
-        for z, o in self.latest.items():
+        for z, o in observed.items():
             dt = o.period_s or 1.0
             lat = list(o.latencies)
             out[z] = ZoneStats(
@@ -102,20 +121,27 @@ async def run_model(
         settings = settings_for(policy, spec, scenario.zones, period_s, tmp, **settings_kw)
         service = MigrationService(settings, stats, routing, clock=lambda: model.now)
         await service.start()
+        ticks = service.checks_per_period()
         t = 0.0
         cuts = scenario.breakpoints()
         while t < scenario.duration_s - 1e-9:
-            t1 = min(t + period_s, scenario.duration_s)
-            arrivals = []
-            edges = sorted({t, t1, *(c for c in cuts if t < c < t1)})
-            for a, b in itertools.pairwise(edges):
-                rates = {z: scenario.rate(z, a) for z in scenario.zones}
-                arrivals += model.poisson_arrivals(rates, a, b)
-            arrivals.sort()
-            stats.latest = model.advance(t1, arrivals, routing.zone_for)
-            backlog.append((t1, {z: o.backlog for z, o in stats.latest.items()}))
-            await service.step(t1)
-            t = t1
+            t_end = min(t + period_s, scenario.duration_s)
+            for i in range(1, ticks + 1):
+                t1 = t_end if i == ticks else min(t + period_s * i / ticks, t_end)
+                t0 = model.now
+                arrivals = []
+                edges = sorted({t0, t1, *(c for c in cuts if t0 < c < t1)})
+                for a, b in itertools.pairwise(edges):
+                    rates = {z: scenario.rate(z, a) for z in scenario.zones}
+                    arrivals += model.poisson_arrivals(rates, a, b)
+                arrivals.sort()
+                observed = model.advance(t1, arrivals, routing.zone_for)
+                stats.add(observed)
+                await service.react(t1)  # every tick, the decision's included
+                if i == ticks:
+                    backlog.append((t1, {z: o.backlog for z, o in observed.items()}))
+                    await service.step(t1)
+            t = t_end
         # drain: no more arrivals, run until every record committed (bounded)
         horizon = t + 20 * scenario.duration_s
         while any(model.backlog(z) for z in scenario.zones) and t < horizon:

@@ -11,9 +11,10 @@ A record routed to a zone
    BatchTimeout);
 3. commits ``raft_delay_s`` (+ optional uniform jitter) after its block is cut.
 
-The model advances period by period (``advance(t)``): the caller routes each period's
-arrivals (routing is constant within a period, as in the service) and reads what a monitor
-would have seen at the period's end (``observe``). Pure Python, seeded RNG, no I/O.
+The model advances step by step (``advance(t)``): the caller routes each step's arrivals
+(routing is constant within a step) and reads what a monitor would have seen at the step's
+end; the migration study steps at the service's fast-check interval and merges the steps of a
+decision period (``ZoneObservation.then``). Pure Python, seeded RNG, no I/O.
 """
 
 from __future__ import annotations
@@ -73,6 +74,21 @@ class ZoneObservation:
     block_txs: int
     latencies: tuple[float, ...]  # of records committed in the period
     period_s: float
+
+    def then(self, later: ZoneObservation) -> ZoneObservation:
+        """This observation followed by ``later`` (of the same zone) as one: counts add up,
+        the backlog is the later one's."""
+        return ZoneObservation(
+            zone=self.zone,
+            arrivals=self.arrivals + later.arrivals,
+            stored=self.stored + later.stored,
+            committed=self.committed + later.committed,
+            backlog=later.backlog,
+            blocks=self.blocks + later.blocks,
+            block_txs=self.block_txs + later.block_txs,
+            latencies=self.latencies + later.latencies,
+            period_s=self.period_s + later.period_s,
+        )
 
 
 @dataclass

@@ -167,11 +167,21 @@ def test_predictive_drains_a_backlog_faster():
 
 def test_predictive_forecast_state_round_trips():
     pol = get_policy("predictive")
-    first = pol.decide(request({"a": 2.0, "b": 1.0}))
-    second = pol.decide(request({"a": 4.0, "b": 1.0}, state=first.state))
+    holt = {"forecaster": "holt"}
+    first = pol.decide(request({"a": 2.0, "b": 1.0}, **holt))
+    second = pol.decide(request({"a": 4.0, "b": 1.0}, state=first.state, **holt))
     level_only = 0.6 * 4.0 + 0.4 * 2.0  # EWMA with the same alpha
     assert second.forecast_rate["a"] > level_only  # Holt's trend anticipates the ramp
     assert set(second.state["forecast"]) == {"a", "b"}
+
+
+def test_predictive_default_forecast_is_a_slow_ewma():
+    """The default forecast smooths the period's Poisson noise (EWMA, alpha 0.2): level
+    changes are the onset detector's job (react), not the forecast's."""
+    pol = get_policy("predictive")
+    first = pol.decide(request({"a": 2.0, "b": 1.0}))
+    second = pol.decide(request({"a": 4.0, "b": 1.0}, state=first.state))
+    assert second.forecast_rate["a"] == pytest.approx(0.2 * 4.0 + 0.8 * 2.0)
 
 
 # ----------------------------------------------------------------------------- damping
@@ -291,3 +301,32 @@ def test_predictive_gives_back_what_a_receiver_cannot_absorb():
     stored = stored_rates(rates, out.shares)
     for t in ("b", "c", "d"):
         assert stored[t] <= (0.8 + 0.05) * CAP + 1e-6
+
+
+def test_predictive_lets_a_receiver_absorb_a_young_change_up_to_the_knee():
+    # the same, but a's rate changed a moment ago (onset detected, its forecast restarted
+    # one period ago): b keeps what it can absorb at all (0.95 x capacity) instead of
+    # pushing a, the zone in trouble, further over its capacity while the estimate settles
+    rates = {"a": 15.0, "b": 1.5, "c": 1.5, "d": 1.5}
+    young = {"forecast": {z: {"level": r} for z, r in rates.items()}}
+    young["forecast"]["a"]["n"] = 1
+    current = {"a": {"b": 0.5}}
+    out = get_policy("predictive").decide(request(rates, current=current, state=young))
+    stored = stored_rates(rates, out.shares)
+    # (and the search may fill c and d up to the knee too, for a young origin's records)
+    assert (0.8 + 0.05) * CAP < stored["b"] <= 0.95 * CAP + 1e-4  # shares rounded to 1e-6
+    for t in ("c", "d"):
+        assert stored[t] <= 0.95 * CAP + 1e-4
+    old = {"forecast": {z: {"level": r} for z, r in rates.items()}}
+    settled = get_policy("predictive").decide(request(rates, current=current, state=old))
+    assert stored_rates(rates, settled.shares)["b"] <= (0.8 + 0.05) * CAP + 1e-6
+
+
+def test_predictive_gives_back_to_the_target_when_the_origin_has_room():
+    # a calmed down to 6/s: b (given 60 % of a's records, 3.6 + 3.5 = 7.1/s) gives back to
+    # its target since a then stays under its own
+    rates = {"a": 6.0, "b": 3.5, "c": 0.5, "d": 0.5}
+    out = get_policy("predictive").decide(request(rates, current={"a": {"b": 0.6}}))
+    stored = stored_rates(rates, out.shares)
+    assert stored["b"] <= (0.8 + 0.05) * CAP + 1e-6
+    assert stored["a"] <= 0.8 * CAP + 1e-6
