@@ -11,8 +11,13 @@ event-out time minus datagram-send time (CLOCK_MONOTONIC is shared by the two pr
 Phases: a sustained-throughput phase (offered rate above the target; delivered uplinks per
 second) and a latency phase at 1,000 uplinks/s (p50/p99). Targets: >= 5,000 uplinks/s
 sustained; p99 <= 50 ms at 1,000 uplinks/s. The latency includes the network server's dedup
-window (200 ms by default: every uplink waits for copies from other gateways), so the figures
-are also given minus the window; ``--dedup-window-ms 0`` measures the processing alone.
+window (200 ms by default). Each frame is sent by one gateway, so with adaptive early close
+(the default) a device's frames stop waiting for the window once two of its frames were seen;
+the first two frames of each device (and every frame with ``--no-early-close``) wait the full
+window. ``--dedup-window-ms 0`` measures the processing alone. ``--counters`` prints what each
+stage counted (datagrams the bridge received: the kernel drops what overflows the socket
+buffer while the server is saturated); ``--without drcc,ledger`` is a labelled attribution
+run without those consumers (not the product's figures).
 
 Run: ``.venv/bin/python bench/bench_embedded_uplink.py [--devices 1000] [--rate 6000]
 [--seconds 10] [--latency-rate 1000] [--latency-seconds 10] [--dedup-window-ms 200]
@@ -348,10 +353,33 @@ def report(r: PhaseResult, window_ms: float) -> None:
             f"  latency ms: p50 {pct(lat, 50):.1f}  p90 {pct(lat, 90):.1f}  p99 {pct(lat, 99):.1f}"
             f"  max {max(lat):.1f}  mean {statistics.fmean(lat):.1f}"
         )
-        print(
-            f"  minus the {window_ms:.0f} ms dedup window: p50 {pct(lat, 50) - window_ms:.1f}  "
-            f"p99 {pct(lat, 99) - window_ms:.1f}"
+        if window_ms:
+            print(
+                f"  minus the {window_ms:.0f} ms dedup window: p50 {pct(lat, 50) - window_ms:.1f}  "
+                f"p99 {pct(lat, 99) - window_ms:.1f}"
+            )
+
+
+def counters(platform: EmbeddedPlatform) -> str:
+    """What each stage counted (to see where frames went)."""
+    parts = []
+    if platform.gateway_bridge is not None:
+        c = platform.gateway_bridge.counters
+        parts.append(f"bridge {dict(sorted(c.tally.items()))}")
+    if platform.network_server is not None:
+        ns = platform.network_server.counters
+        parts.append(
+            "ns "
+            + ", ".join(f"{k}={getattr(ns, k)}" for k in ns.__slots__ if getattr(ns, k))
+            + f", early_closed={platform.network_server.adapter.runner.early_closed}"
         )
+    if platform.bus is not None:
+        b = platform.bus.counters
+        parts.append(
+            f"bus published={b.published} handled={b.handled} retried={b.retried} "
+            f"dead_lettered={b.dead_lettered}"
+        )
+    return "\n  ".join(parts)
 
 
 def machine() -> str:
@@ -366,24 +394,50 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), Python {pyplatform.python_version()}"
 
 
+def switch_off(services: list[str]) -> None:
+    """Attribution runs (``--without``): keep the named consumers from subscribing, so their
+    cost leaves the loop. Not a product setting; the figures are labelled."""
+
+    async def no_start(self: object) -> None:
+        return None
+
+    for name in services:
+        if name == "drcc":
+            from services.drcc.service import DrccService
+
+            DrccService.start = no_start  # type: ignore[method-assign]
+        elif name == "ledger":
+            from services.ledger.writer import LedgerWriter
+
+            LedgerWriter.start = no_start  # type: ignore[method-assign]
+        else:
+            raise SystemExit(f"--without: unknown service {name!r} (drcc, ledger)")
+
+
 async def main(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
+    without = [w for w in (args.without or "").split(",") if w]
+    switch_off(without)
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="hyperlora-bench-"))
     settings = PlatformSettings(
         data_dir=data_dir, udp_port=0, http_port=0, mqtt_enabled=False, log_level="WARNING"
     )
     platform = EmbeddedPlatform(
         settings,
-        network_server=NetworkServerSettings(dedup_window_ms=args.dedup_window_ms),
+        network_server=NetworkServerSettings(
+            dedup_window_ms=args.dedup_window_ms, dedup_early_close=not args.no_early_close
+        ),
         api=ApiSettings(event_queue_size=100_000),
     )
     await platform.start()
     assert platform.endpoints is not None
     server = (platform.endpoints.udp_host, platform.endpoints.udp_port)
     print(f"machine: {machine()}")
+    if without:
+        print(f"ATTRIBUTION RUN without: {', '.join(without)} (not the product's figures)")
     print(
         f"data dir: {data_dir} (SQLite), devices: {args.devices}, dedup window: "
-        f"{args.dedup_window_ms} ms"
+        f"{args.dedup_window_ms} ms, early close: {'off' if args.no_early_close else 'on'}"
     )
     started = time.perf_counter()
     await provision(platform, args.devices)
@@ -394,6 +448,7 @@ async def main(args: argparse.Namespace) -> None:
     gen = ctx.Process(target=generator_main, args=(child, server, args.devices), daemon=True)
     gen.start()
     collector = Collector(platform, args.devices)
+    waited_ms = args.dedup_window_ms if args.no_early_close else 0  # every frame waits it
     timing = instrument(platform) if args.timing else None
     profiler = None
     try:
@@ -418,7 +473,7 @@ async def main(args: argparse.Namespace) -> None:
             profiler.stop()
             Path(args.profile).write_text(profiler.output_text(unicode=False, color=False))
             print(f"profile of the sustained phase written to {args.profile}")
-        report(sustained, args.dedup_window_ms)
+        report(sustained, waited_ms)
         if timing is not None:
             timing.report(sustained.delivered)
             timing.clear()
@@ -431,9 +486,11 @@ async def main(args: argparse.Namespace) -> None:
             args.drain_seconds,
             args.max_drain_seconds,
         )
-        report(latency, args.dedup_window_ms)
+        report(latency, waited_ms)
         if timing is not None:
             timing.report(latency.delivered)
+        if args.counters:
+            print(f"  counters (whole run):\n  {counters(platform)}")
     finally:
         parent.send(("quit",))
         gen.join(timeout=10)
@@ -461,11 +518,20 @@ def parse_args() -> argparse.Namespace:
         "--max-drain-seconds", type=float, default=60.0, help="wait at most this for a backlog"
     )
     p.add_argument("--dedup-window-ms", type=int, default=200)
+    p.add_argument(
+        "--no-early-close", action="store_true", help="every frame waits the full window"
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument(
         "--profile", default=None, help="pyinstrument text profile of the sustained phase"
     )
     p.add_argument("--timing", action="store_true", help="wall time of each storage call")
+    p.add_argument("--counters", action="store_true", help="print each stage's counters")
+    p.add_argument(
+        "--without",
+        default="",
+        help="attribution run: comma-separated consumers left out (drcc, ledger); labelled",
+    )
     p.add_argument("--quick", action="store_true", help="small smoke run")
     args = p.parse_args()
     if args.quick:

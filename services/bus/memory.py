@@ -11,10 +11,14 @@
   (backpressure); the decoded object itself is handed to the handlers (messages are frozen);
 * retries, backoff and dead letters as in services.bus.dispatch; dead letters are published to
   ``<topic>.dlq`` and the last ``dlq_keep`` are also kept in ``dead_letters``;
-* ``stop()`` drains: it waits (up to ``drain_timeout_s``) until every queue is empty and no
-  handler runs, including records published by handlers while draining, then cancels the
-  workers. Nothing survives the process: records still queued after the timeout are lost
-  (counted in ``dropped_on_stop``).
+* deferred completion (services.bus.base): a handler may return an awaitable; the partition
+  moves on at once and the completion is awaited in the background. One that raises is
+  counted (``completion_failures``), logged and its record parked on ``<topic>.dlq`` like a
+  handler failure (no retry: retrying is the handler's own business);
+* ``stop()`` drains: it waits (up to ``drain_timeout_s``) until every queue is empty, no
+  handler runs and no completion is pending, including records published by handlers while
+  draining, then cancels the workers. Nothing survives the process: records still queued
+  after the timeout are lost (counted in ``dropped_on_stop``).
 
 A handler must not publish into its own full partition queue (it would wait for itself);
 size ``queue_size`` for the burst a handler may publish downstream.
@@ -35,6 +39,8 @@ from .base import (
     DEFAULT_CONCURRENCY,
     Bus,
     BusCounters,
+    Completion,
+    Envelope,
     Handler,
     RetryPolicy,
     Subscription,
@@ -84,7 +90,9 @@ class MemoryBus(Bus):
         self.counters = BusCounters()
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dlq_keep)
         self.dropped_on_stop = 0
-        self._pending = 0  # records queued or being handled, over all groups
+        self._pending = 0  # records queued, being handled or awaiting completion
+        self.completion_failures = 0
+        self.completions_pending = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._partition_cache: dict[tuple[str, int], int] = {}
@@ -119,7 +127,7 @@ class MemoryBus(Bus):
                 asyncio.Queue(maxsize=self._queue_size) for _ in range(n)
             ]
             state = groups[group] = _Group(topic, group, queues)
-        state.subs.append(Subscription(topic, group, handler, concurrency))
+        state.subs.append(Subscription(topic, group, self._tracking(group, handler), concurrency))
 
     async def start(self) -> None:
         if self._state != "new":
@@ -244,6 +252,73 @@ class MemoryBus(Bus):
             metrics.queue_depth(topic, state.name).inc()
         metrics.publish_wait(topic).observe(time.perf_counter() - started)
 
+    def _tracking(self, group: str, handler: Handler) -> Handler:
+        """``handler`` whose returned completion (if any) is awaited in the background."""
+
+        async def tracked(env: Envelope[BaseMessage]) -> Completion | None:
+            completion = await handler(env)
+            if completion is not None:
+                self._watch(completion, env, group)
+            return None
+
+        return tracked
+
+    def _watch(self, completion: Completion, env: Envelope[BaseMessage], group: str) -> None:
+        future = asyncio.ensure_future(completion)
+        self._pending += 1
+        self.completions_pending += 1
+        self._idle.clear()
+
+        def done(f: asyncio.Future[None]) -> None:
+            self.completions_pending -= 1
+            exc = None if f.cancelled() else f.exception()
+            if f.cancelled() or exc is not None:
+                self._completion_failed(env, group, exc or asyncio.CancelledError())
+            else:
+                self._finished()
+
+        future.add_done_callback(done)
+
+    def _completion_failed(
+        self, env: Envelope[BaseMessage], group: str, exc: BaseException
+    ) -> None:
+        self.completion_failures += 1
+        self.counters.dead_lettered += 1
+        log.error(
+            "bus.memory.completion_failed topic=%s key=%s offset=%d group=%s error=%r",
+            env.topic, env.key, env.offset, group, exc,
+        )  # fmt: skip
+        dead = DeadLetter(
+            topic=env.topic,
+            key=env.key,
+            partition=env.partition,
+            offset=env.offset,
+            group=group,
+            reason="handler",
+            error_type=type(exc).__name__,
+            error=str(exc)[:4000],
+            attempts=env.attempt,
+            raw=env.raw,
+            headers=dict(env.headers),
+        )
+        self.dead_letters.append(dead)
+        if is_dlq(env.topic) or self._state not in ("running", "stopping"):
+            self._finished()
+            return
+        task = asyncio.ensure_future(self._park(dead))
+        task.add_done_callback(lambda _: self._finished())
+
+    async def _park(self, dead: DeadLetter) -> None:
+        try:
+            await self.publish(dlq_topic(dead.topic), dead.key, dead)
+        except BusError as exc:
+            log.error("bus.memory.dlq_publish_failed topic=%s error=%r", dead.topic, exc)
+
+    def _finished(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            self._idle.set()
+
     async def _worker(
         self, sub: Subscription, semaphore: asyncio.Semaphore, queue: asyncio.Queue[Record]
     ) -> None:
@@ -262,9 +337,7 @@ class MemoryBus(Bus):
                 log.error("bus.memory.dlq_publish_failed topic=%s error=%r", record.topic, exc)
             finally:
                 queue.task_done()
-                self._pending -= 1
-                if self._pending == 0:
-                    self._idle.set()
+                self._finished()
 
     async def _drain(self) -> None:
         """Wait until no record is queued or being handled (including ones handlers publish)."""

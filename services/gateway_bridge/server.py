@@ -1,8 +1,10 @@
 """The gateway bridge adapter: one asyncio UDP server speaking Semtech UDP to gateways, and
 the bus on the other side.
 
-* PUSH_DATA -> PUSH_ACK at once, then one gw.up per rxpk whose CRC is OK (others counted and
-  dropped) and one gw.stats per stat object;
+* PUSH_DATA -> one gw.up per rxpk whose CRC is OK (others counted and dropped) and one
+  gw.stats per stat object, then PUSH_ACK — only if every uplink of the datagram found room in
+  the publish buffer: a datagram whose uplinks cannot be handed to the bus is not
+  acknowledged (its uplinks are counted as dropped, reason ``queue_full``);
 * PULL_DATA -> PULL_ACK, and the gateway's address is kept for PULL_RESP;
 * gw.down -> PULL_RESP to that address with a fresh token, tracked until its TX_ACK;
 * TX_ACK -> gw.tx_ack for the downlink with the same token (gateways speaking protocol
@@ -10,9 +12,13 @@ the bus on the other side.
 * a datagram that does not decode is logged with the peer address and counted; the server
   keeps serving.
 
-Datagrams are handled synchronously (decode, acknowledge, translate) and the bus messages go
-through one bounded queue to a publisher task, so a slow bus never delays an acknowledgement
-and the publish order is the arrival order.
+Datagrams are handled synchronously (decode, translate, acknowledge) and the bus messages go
+through one bounded buffer to a publisher task, so a slow bus never delays an acknowledgement
+and the publish order is the arrival order. A failed publish is retried with backoff
+(``publish_attempts``; the buffer keeps filling meanwhile, and once it is full datagrams are no
+longer acknowledged); a message still unpublished after the last attempt is dropped and
+counted (``uplinks_dropped{reason="publish_failed"}`` for gw.up), as are messages still
+buffered when the bridge stops after its drain timeout (reason ``stopped``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -29,7 +36,7 @@ from typing import Any
 
 from services.bus.base import Bus, Envelope
 from services.bus.keys import key_for_uplink_or
-from services.bus.messages import BaseMessage, GatewayDownlink, GatewayTxAck
+from services.bus.messages import BaseMessage, GatewayDownlink, GatewayTxAck, GatewayUplink
 from services.bus.topics import Topic
 from services.lorawan.errors import MalformedPacket
 from services.lorawan.types import EUI64
@@ -38,7 +45,7 @@ from . import metrics
 from .core import downlink_to_txpk, drop_reason, rxpk_to_uplink, stat_to_stats, tx_ack_to_message
 from .errors import InvalidDownlink, NoDownlinkRoute, TranslationError, UnsupportedUplink
 from .metrics import BridgeCounters
-from .registry import Address, DownlinkTracker, GatewayRegistry
+from .registry import Address, DownlinkTracker, GatewayRegistry, GatewayState
 from .semtech import (
     PullAck,
     PullData,
@@ -56,6 +63,7 @@ log = logging.getLogger("hyperlora.gateway_bridge")
 ERROR_NO_ROUTE = "NO_ROUTE"  # the gateway never sent PULL_DATA (or too long ago)
 ERROR_INVALID_DOWNLINK = "INVALID_DOWNLINK"  # the gw.down message cannot become a txpk
 ERROR_SEND = "SEND_ERROR"  # the UDP send failed
+MAX_PUBLISH_BACKOFF_S = 2.0
 
 IsKnown = Callable[[EUI64], bool]
 ZoneOf = Callable[[EUI64], str | None]
@@ -116,6 +124,7 @@ class GatewayBridge:
         self._transport: asyncio.DatagramTransport | None = None
         self._queue: asyncio.Queue[tuple[str, str, BaseMessage]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._publishing: tuple[str, str] | None = None  # the message being published
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -131,12 +140,26 @@ class GatewayBridge:
             local_addr=(self.settings.bind_host, self.settings.bind_port),
         )
         self._transport = transport
+        self._set_receive_buffer(transport)
         self._tasks = [
             asyncio.create_task(self._publisher(), name="gateway_bridge:publisher"),
             asyncio.create_task(self._housekeeping(), name="gateway_bridge:housekeeping"),
         ]
         host, port = self.address
         log.info("gateway_bridge.started host=%s port=%d", host, port)
+
+    def _set_receive_buffer(self, transport: asyncio.DatagramTransport) -> None:
+        size = self.settings.udp_receive_buffer_bytes
+        sock = transport.get_extra_info("socket")
+        if not size or sock is None:
+            return
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        except OSError as exc:
+            log.warning("gateway_bridge.receive_buffer_failed bytes=%d error=%r", size, exc)
+            return
+        log.info("gateway_bridge.receive_buffer requested=%d granted=%d", size, got)
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Stop reading datagrams, publish what is queued (bounded wait), stop the tasks."""
@@ -152,6 +175,14 @@ class GatewayBridge:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._publishing is not None:  # cancelled while retrying
+            self._count_unpublished(*self._publishing, "stopped", None)
+            self._publishing = None
+        if self._queue is not None:  # what the drain timeout left: lost, counted
+            while not self._queue.empty():
+                topic, key, _ = self._queue.get_nowait()
+                self._queue.task_done()
+                self._count_unpublished(topic, key, "stopped", None)
         log.info("gateway_bridge.stopped")
 
     @property
@@ -231,39 +262,49 @@ class GatewayBridge:
         admitted = self._admit(gw_eui, addr, "PUSH_DATA")
         if admitted is None:
             return
-        self._send(PushAck(token=packet.token, version=packet.version).to_bytes(), addr)
         state = self.registry.on_push_data(
             gw_eui, addr, self._monotonic(), packet.version, admitted
         )
         gw_hex = _hex(gw_eui)
         now = self._clock()
         zone = self._zone(gw_eui)
+        uplinks: list[tuple[str, GatewayUplink]] = []
         for rxpk in packet.rxpk:
             reason = drop_reason(rxpk)
             if reason is None:
                 try:
                     uplink = rxpk_to_uplink(rxpk, gw_eui, now, self._new_id(), zone)
                 except UnsupportedUplink as exc:
-                    reason_text = exc.reason
                     log.info("gateway_bridge.uplink_unsupported gw_eui=%s error=%s", gw_hex, exc)
+                    self._drop_uplink(state, exc.reason)
                 else:
-                    key = key_for_uplink_or(uplink.phy_payload, gw_hex)
-                    if self._enqueue(Topic.GW_UP, key, uplink):
-                        state.rx_count += 1
-                        metrics.UPLINKS.inc()
-                        self.counters.add("uplinks")
-                        log.debug(
-                            "gateway_bridge.uplink gw_eui=%s uplink_id=%s size=%d",
-                            gw_hex, uplink.uplink_id, rxpk.size,
-                            extra={"gw_eui": gw_hex},
-                        )  # fmt: skip
-                        continue
-                    reason_text = "queue_full"
+                    uplinks.append((key_for_uplink_or(uplink.phy_payload, gw_hex), uplink))
             else:
-                reason_text = reason.value
-            state.rx_dropped += 1
-            metrics.UPLINKS_DROPPED.labels(reason_text).inc()
-            self.counters.add(f"uplinks_dropped.{reason_text}")
+                self._drop_uplink(state, reason.value)
+        if uplinks and not self._has_room(len(uplinks)):
+            # not handed to the bus: no PUSH_ACK (the gateway sees the datagram as lost)
+            metrics.PUBLISH_ERRORS.labels(Topic.GW_UP).inc()
+            self.counters.add("publish_queue_full")
+            self.counters.add("push_data_not_acked")
+            log.error(
+                "gateway_bridge.publish_queue_full gw_eui=%s uplinks=%d (not acknowledged)",
+                gw_hex, len(uplinks),
+            )  # fmt: skip
+            for _ in uplinks:
+                self._drop_uplink(state, "queue_full")
+            return
+        for key, uplink in uplinks:
+            self._enqueue(Topic.GW_UP, key, uplink)
+            state.rx_count += 1
+            metrics.UPLINKS.inc()
+            self.counters.add("uplinks")
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "gateway_bridge.uplink gw_eui=%s uplink_id=%s size=%d",
+                    gw_hex, uplink.uplink_id, len(uplink.phy_payload),
+                    extra={"gw_eui": gw_hex},
+                )  # fmt: skip
+        self._send(PushAck(token=packet.token, version=packet.version).to_bytes(), addr)
         if packet.stat is not None:
             try:
                 stats = stat_to_stats(packet.stat, gw_eui, now, ip=addr[0], zone=zone)
@@ -281,6 +322,15 @@ class GatewayBridge:
                     gw_hex, stats.rx_received, stats.rx_ok, stats.tx_emitted,
                     extra={"gw_eui": gw_hex},
                 )  # fmt: skip
+
+    def _drop_uplink(self, state: GatewayState, reason: str) -> None:
+        state.rx_dropped += 1
+        metrics.UPLINKS_DROPPED.labels(reason).inc()
+        self.counters.add(f"uplinks_dropped.{reason}")
+
+    def _has_room(self, n: int) -> bool:
+        queue = self._queue
+        return queue is not None and queue.maxsize - queue.qsize() >= n
 
     def _on_pull_data(self, packet: PullData, addr: Address) -> None:
         admitted = self._admit(packet.gw_eui, addr, "PULL_DATA")
@@ -427,10 +477,51 @@ class GatewayBridge:
         assert self._queue is not None
         while True:
             topic, key, message = await self._queue.get()
+            self._publishing = (topic, key)
             try:
-                await self._publish(topic, key, message)
+                await self._publish_retrying(topic, key, message)
+                self._publishing = None
             finally:
                 self._queue.task_done()
+
+    async def _publish_retrying(self, topic: str, key: str, message: BaseMessage) -> bool:
+        """Publish, retrying failures with backoff; False (counted) once every attempt failed."""
+        attempts = self.settings.publish_attempts
+        delay = self.settings.publish_retry_backoff_s
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.bus.publish(topic, key, message)
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the adapter edge: a bus failure is retried, then counted
+                metrics.PUBLISH_ERRORS.labels(topic).inc()
+                self.counters.add("publish_errors")
+                if attempt == attempts:
+                    self._count_unpublished(topic, key, "publish_failed", exc)
+                    return False
+                log.warning(
+                    "gateway_bridge.publish_retry topic=%s key=%s attempt=%d delay_s=%.2f "
+                    "error=%r",
+                    topic, key, attempt, delay, exc,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_PUBLISH_BACKOFF_S)
+        return False  # pragma: no cover - the loop returns
+
+    def _count_unpublished(
+        self, topic: str, key: str, reason: str, exc: BaseException | None
+    ) -> None:
+        """A buffered message is finally lost (every attempt failed, or the bridge stopped)."""
+        if topic == Topic.GW_UP:
+            metrics.UPLINKS_DROPPED.labels(reason).inc()
+            self.counters.add(f"uplinks_dropped.{reason}")
+        else:
+            self.counters.add(f"publish_dropped.{reason}")
+        log.error(
+            "gateway_bridge.publish_dropped topic=%s key=%s reason=%s error=%r",
+            topic, key, reason, exc,
+        )  # fmt: skip
 
     async def _housekeeping(self) -> None:
         while True:

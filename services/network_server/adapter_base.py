@@ -80,7 +80,12 @@ class AdapterBase:
         self.clock = clock
         self.counters = counters
         self.region: Region = get_region(settings.region)
-        self.runner = DedupRunner(settings.dedup_window_ms / 1000.0, self._on_group)
+        self.runner = DedupRunner(
+            settings.dedup_window_ms / 1000.0,
+            self._on_group,
+            early_close=settings.dedup_early_close,
+            history_frames=settings.dedup_history_frames,
+        )
         self._locks = KeyedLocks()  # per DevEUI: session read-modify-write
         self._addr_locks = KeyedLocks()  # per DevAddr: uplink order
         self._uplink_slots = asyncio.Semaphore(settings.max_concurrent_uplinks)

@@ -14,6 +14,10 @@ UPLINKS = Counter("hyperlora_network_server_uplinks", "Data uplinks accepted (af
 DUPLICATES = Counter(
     "hyperlora_network_server_duplicates", "Copies of a frame merged by the dedup window"
 )
+LATE_DUPLICATES = Counter(
+    "hyperlora_network_server_late_duplicates",
+    "Copies of a frame that arrived after its dedup window closed (dropped)",
+)
 JOIN_REQUESTS = Counter(
     "hyperlora_network_server_join_requests", "Join requests forwarded to the join server"
 )
@@ -47,6 +51,7 @@ UPLINK_LATENCY = Histogram(
 class NsCounters:
     uplinks: int = 0
     duplicates: int = 0
+    late_duplicates: int = 0  # also counted in duplicates
     join_requests: int = 0
     mic_mismatch: int = 0
     f_cnt_replay: int = 0

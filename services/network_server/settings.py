@@ -14,6 +14,10 @@ class NetworkServerSettings(BaseSettings):
     net_id: str = "000000"  # hex, 3 bytes
     region: str = "EU868"
     dedup_window_ms: int = Field(default=200, ge=0, le=10_000)
+    # close a data frame's window once as many gateways reported it as heard the device's
+    # recent frames (the max over its last dedup_history_frames); see docs/operating.md
+    dedup_early_close: bool = True
+    dedup_history_frames: int = Field(default=8, ge=1, le=1000)
     rx1_delay: int | None = Field(default=None, ge=1, le=15)  # None: the session's value
     rx2_freq_hz: int | None = None  # None: the session's (else the region's) RX2 frequency
     rx2_dr: int | None = Field(default=None, ge=0, le=15)

@@ -236,6 +236,35 @@ class SqliteBatchWriter:
             self._checkpoint = loop.run_in_executor(self._executor, self._wal_checkpoint)
         return result
 
+    def _read(self, fn: BatchFn[T], wait_s: float) -> T:
+        conn = self._connection()
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return fn(_RawConn(conn, self._prepare))
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise _Locked(str(exc)) from exc
+            time.sleep(0.001)
+
+    async def read(self, fn: BatchFn[T]) -> T:
+        """``fn`` outside a transaction (reads only: each statement sees the last commit);
+        on the loop, or in the thread if the database is busy (WAL recovery, rarely)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            try:
+                return self._read(fn, 0.0)
+            except _Locked:
+                try:
+                    return await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self._read, fn, SQLITE_BUSY_TIMEOUT_MS / 1000
+                    )
+                except _Locked as exc:
+                    raise sqlite3.OperationalError(f"database is locked: {exc}") from exc
+
     def _wal_checkpoint(self) -> None:
         """A PASSIVE checkpoint on a connection of its own (never blocks writers)."""
         try:

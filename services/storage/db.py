@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as _create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -48,6 +49,26 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return _create_async_engine(url, **kwargs)
+
+
+READ_BUSY_TIMEOUT_S = 1.0
+
+
+def create_read_engine(path: str) -> Engine:
+    """A synchronous engine on a SQLite file, for point reads run on the event loop (WAL:
+    readers never wait for the writer; the busy timeout only covers rare recovery)."""
+    engine = _create_sync_engine(
+        f"sqlite:///{path}",
+        json_serializer=json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={"timeout": READ_BUSY_TIMEOUT_S, "check_same_thread": False},
+    )
+
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    event.listen(engine, "connect", pragmas)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

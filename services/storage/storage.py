@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .batch_conn import SqliteBatchWriter
 from .crypto import KeyCipher
-from .db import create_engine, session_factory
+from .db import create_engine, create_read_engine, session_factory
 from .migrate import upgrade
 from .repositories import (
     ApiKeyRepo,
@@ -47,11 +48,15 @@ class Storage:
     drcc: DrccRepo
     app_sessions: AppSessionRepo
     batch_writer: SqliteBatchWriter | None = None  # embedded SQLite: group-commit batches
+    read_engine: Engine | None = None  # embedded SQLite: the uplink path's reads, on the loop
 
     async def close(self) -> None:
         if self.batch_writer is not None:
             await self.batch_writer.close()
             self.batch_writer = None
+        if self.read_engine is not None:
+            self.read_engine.dispose()
+            self.read_engine = None
         await self.engine.dispose()
 
 
@@ -92,9 +97,19 @@ def build_storage(
     )
     path = sqlite_file(engine) if batch_writer else None
     if path is not None:
+        storage.read_engine = read_engine = create_read_engine(path)
+        for repo in (
+            storage.devices,
+            storage.device_profiles,
+            storage.applications,
+            storage.sessions,
+            storage.app_sessions,
+        ):
+            repo.read_engine = read_engine
         writer = SqliteBatchWriter(path, engine.dialect)
         storage.batch_writer = storage.sessions.batch_writer = writer
         storage.uplinks.batch_writer = storage.app_sessions.batch_writer = writer
+        storage.drcc.batch_writer = writer
     return storage
 
 

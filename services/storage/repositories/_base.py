@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Engine, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,7 @@ from ..models import DeviceRow
 SessionFactory = Callable[[], AsyncSession]
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+M = TypeVar("M")
 
 MAX_LIMIT = 1000
 
@@ -88,6 +89,29 @@ class Repo:
         self._now = clock
         # embedded SQLite: group-commit batches run on the writer's own connection
         self.batch_writer: SqliteBatchWriter | None = None
+        # embedded SQLite: the uplink path's point reads run on the event loop over a plain
+        # (synchronous) engine on the same file — a read is ~0.1 ms, while a hop to
+        # aiosqlite's thread waits for the GIL (ms under load). See storage.build_storage.
+        self.read_engine: Engine | None = None
+
+    async def _get_row(self, model: type[M], key: Any) -> M | None:
+        """The row of ``model`` with primary key ``key``: over ``read_engine`` (a Core row,
+        read like the ORM object: same attribute names, same column types) when there is one,
+        else ``session.get``."""
+        if self.read_engine is not None:
+            with self.read_engine.connect() as conn:
+                row = conn.execute(_point_select(model), {"k": key}).first()
+            return cast(M | None, row)
+        async with self._sessions() as s:
+            return await s.get(model, key)
+
+    async def _all_rows(self, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
+        """The rows of a SELECT of one table's columns (Core rows, read like ORM objects)."""
+        if self.read_engine is not None:
+            with self.read_engine.connect() as conn:
+                return list(conn.execute(stmt, params))
+        async with self._sessions() as s:
+            return list((await s.execute(stmt, params)).all())
 
     async def _in_batch(self, fn: BatchFn[T]) -> T:
         """Run a batch function in one transaction (committed when it returns)."""
@@ -96,6 +120,19 @@ class Repo:
         async with self._sessions() as s, s.begin():
             conn = await s.connection()
             return await conn.run_sync(lambda sync_conn: fn(SaBatchConn(sync_conn)))
+
+
+_POINT_READS: dict[type, Select[Any]] = {}
+
+
+def _point_select(model: type) -> Select[Any]:
+    """``SELECT <every column> FROM <table> WHERE <primary key> = :k``, built once per model."""
+    stmt = _POINT_READS.get(model)
+    if stmt is None:
+        table = model.__table__  # type: ignore[attr-defined]
+        (pk,) = table.primary_key.columns
+        stmt = _POINT_READS[model] = select(table).where(pk == bindparam("k"))
+    return stmt
 
 
 class KeyRepo(Repo):

@@ -118,9 +118,8 @@ class AppSessionRepo(KeyRepo):
         return self._session(row)
 
     async def get(self, dev_eui: EUI64) -> AppSession | None:
-        async with self._sessions() as s:
-            row = await s.get(AppSessionRow, eui_str(dev_eui))
-            return None if row is None else self._session(row)
+        row = await self._get_row(AppSessionRow, eui_str(dev_eui))
+        return None if row is None else self._session(row)
 
     async def record_ns_counters(
         self,

@@ -65,8 +65,7 @@ class ApplicationRepo(Repo):
     async def get(
         self, application_id: uuid.UUID, *, tenant_id: uuid.UUID | None
     ) -> Application | None:
-        async with self._sessions() as s:
-            row = await s.get(ApplicationRow, application_id)
+        row = await self._get_row(ApplicationRow, application_id)
         if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             return None
         return _application(row)

@@ -96,8 +96,7 @@ class DeviceRepo(KeyRepo):
         return self._device(row)
 
     async def get(self, dev_eui: EUI64, *, tenant_id: uuid.UUID | None) -> Device | None:
-        async with self._sessions() as s:
-            row = await s.get(DeviceRow, eui_str(dev_eui))
+        row = await self._get_row(DeviceRow, eui_str(dev_eui))
         if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             return None
         return self._device(row)

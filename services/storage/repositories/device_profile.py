@@ -60,8 +60,7 @@ class DeviceProfileRepo(Repo):
     async def get(
         self, profile_id: uuid.UUID, *, tenant_id: uuid.UUID | None
     ) -> DeviceProfile | None:
-        async with self._sessions() as s:
-            row = await s.get(DeviceProfileRow, profile_id)
+        row = await self._get_row(DeviceProfileRow, profile_id)
         if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             return None
         return _profile(row)

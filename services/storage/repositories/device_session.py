@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import Table, bindparam, case, delete, select, update
 
 from services.lorawan.errors import FrameCounterReplay, InvalidParameter
 from services.lorawan.types import EUI64, AES128Key, DevAddr
@@ -21,6 +21,12 @@ from .session_batch import SessionWrite, WriteResult
 TABLE = "device_sessions"
 KEY_COLUMNS = ("f_nwk_s_int_key", "s_nwk_s_int_key", "nwk_s_enc_key", "app_s_key")
 MAX_F_CNT = 0xFFFFFFFF
+_SESSIONS: Table = DeviceSessionRow.__table__  # type: ignore[assignment]
+_BY_DEV_ADDR = (
+    select(_SESSIONS)
+    .where(_SESSIONS.c.dev_addr == bindparam("dev_addr"))
+    .order_by(_SESSIONS.c.dev_eui)
+)
 # Plain columns written by create() and save() (keys, counters with rules, version apart).
 _PLAIN = (
     "mac_version",
@@ -130,19 +136,13 @@ class DeviceSessionRepo(KeyRepo):
         return self._session(row)
 
     async def get_by_dev_eui(self, dev_eui: EUI64) -> DeviceSession | None:
-        async with self._sessions() as s:
-            row = await s.get(DeviceSessionRow, eui_str(dev_eui))
-            return None if row is None else self._session(row)
+        row = await self._get_row(DeviceSessionRow, eui_str(dev_eui))
+        return None if row is None else self._session(row)
 
     async def candidates_by_dev_addr(self, dev_addr: DevAddr) -> list[DeviceSession]:
         """Every session using this DevAddr (several devices may share one)."""
-        async with self._sessions() as s:
-            rows = await s.scalars(
-                select(DeviceSessionRow)
-                .where(DeviceSessionRow.dev_addr == dev_addr_str(dev_addr))
-                .order_by(DeviceSessionRow.dev_eui)
-            )
-            return [self._session(r) for r in rows]
+        rows = await self._all_rows(_BY_DEV_ADDR, {"dev_addr": dev_addr_str(dev_addr)})
+        return [self._session(r) for r in rows]
 
     async def save(self, session: DeviceSession) -> DeviceSession:
         """Write if the stored row is the same session at the same version; else StaleVersion.

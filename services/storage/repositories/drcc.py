@@ -1,18 +1,51 @@
-"""DRCC / ADR: per-device policy state and the log of link-adaptation decisions."""
+"""DRCC / ADR: per-device policy state and the log of link-adaptation decisions.
+
+The DRCC service reads and writes a device's state on every uplink. On embedded SQLite
+(``batch_writer`` set) both go through the SQLite batch writer's own connection — a read,
+and one upsert transaction — instead of an ORM session: the ORM's asyncio adaptation costs
+several hops to aiosqlite's threads per call (~1-2 ms of wall time each under load, measured
+with the embedded benchmark), the plain connection ~0.1 ms on the loop. Same rows either way.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from services.lorawan.types import EUI64
 
+from ..batch_conn import BatchConn
 from ..domain import DrccDecision, DrccState, Page
 from ..errors import AlreadyExists, NotFound, StaleVersion
 from ..models import DeviceRow, DrccDecisionRow, DrccStateRow
 from ._base import Repo, eui_of, eui_str, fetch_page, integrity_as, scope_to_device_tenant
+
+_T = cast(Table, DrccStateRow.__table__)
+_GET_STATE = select(_T.c.policy, _T.c.state, _T.c.updated_at).where(
+    _T.c.dev_eui == bindparam("k_dev_eui")
+)
+_UPSERT = (
+    sqlite_insert(_T)
+    .values(
+        dev_eui=bindparam("v_dev_eui"),
+        policy=bindparam("v_policy"),
+        state=bindparam("v_state"),
+        updated_at=bindparam("v_updated_at"),
+    )
+    .on_conflict_do_update(
+        index_elements=[_T.c.dev_eui],
+        set_={
+            "policy": sqlite_insert(_T).excluded.policy,
+            "state": sqlite_insert(_T).excluded.state,
+            "updated_at": sqlite_insert(_T).excluded.updated_at,
+        },
+    )
+)
 
 
 def _state(row: DrccStateRow) -> DrccState:
@@ -22,6 +55,11 @@ def _state(row: DrccStateRow) -> DrccState:
         state=dict(row.state),
         updated_at=row.updated_at,
     )
+
+
+def _saved(state: DrccState, now: datetime) -> DrccState:
+    data: dict[str, Any] = dict(state.state)
+    return DrccState(dev_eui=state.dev_eui, policy=state.policy, state=data, updated_at=now)
 
 
 def _decision(row: DrccDecisionRow) -> DrccDecision:
@@ -41,13 +79,42 @@ def _decision(row: DrccDecisionRow) -> DrccDecision:
 
 class DrccRepo(Repo):
     async def get_state(self, dev_eui: EUI64) -> DrccState | None:
+        if self.batch_writer is not None:
+            key = eui_str(dev_eui)
+            found = await self.batch_writer.read(
+                lambda conn: conn.first(_GET_STATE, {"k_dev_eui": key})
+            )
+            if found is None:
+                return None
+            policy, data, updated_at = found
+            return DrccState(
+                dev_eui=dev_eui, policy=policy, state=dict(data), updated_at=updated_at
+            )
         async with self._sessions() as s:
             row = await s.get(DrccStateRow, eui_str(dev_eui))
             return None if row is None else _state(row)
 
     async def save_state(self, state: DrccState) -> DrccState:
-        """Insert or replace the device's state (last writer wins)."""
+        """Insert or replace the device's state (last writer wins); NotFound if the device
+        is not registered."""
         key = eui_str(state.dev_eui)
+        if self.batch_writer is not None:
+            now = self._now()
+            params = {
+                "v_dev_eui": key,
+                "v_policy": state.policy,
+                "v_state": dict(state.state),
+                "v_updated_at": now,
+            }
+
+            def upsert(conn: BatchConn) -> None:
+                conn.execute(_UPSERT, [params])
+
+            try:
+                await self.batch_writer.run(upsert)
+            except IntegrityError as exc:  # the device's foreign key: not registered
+                raise NotFound(f"device {state.dev_eui}") from exc
+            return _saved(state, now)
         for _attempt in range(3):
             try:
                 async with self._sessions() as s, s.begin():

@@ -440,3 +440,57 @@ async def test_repeated_confirmed_uplink_is_acked_again_but_forwarded_once(rig: 
     assert [(f.f_cnt, f.f_ctrl.ack) for f in counters] == [(0, True), (1, True)]
     assert rig.seen[Topic.GW_DOWN][1].tmst == 4_000_000
     assert len(rig.seen[Topic.NS_UP]) == 1 and rig.service.counters.retransmissions == 1
+
+
+# --------------------------------------------------------------------------- completions
+
+
+def _env(data: bytes, meta, uplink_id: str = "u0") -> Envelope[BaseMessage]:  # type: ignore[no-untyped-def]
+    return Envelope(Topic.GW_UP, "26011BDA", 0, 0, {}, gw_uplink(data, meta, uplink_id), b"")
+
+
+async def test_gw_up_returns_the_completion_of_its_dedup_group(rig: Rig) -> None:
+    s = session(DEV_EUI)
+    data = uplink(s, 1)
+    on_gw_up = rig.service.adapter.on_gw_up
+    first = await on_gw_up(_env(data, rx(GW1), "u1"))
+    second = await on_gw_up(_env(data, rx(GW2), "u2"))
+    assert first is not None and first is second  # every copy: its group's completion
+    assert not first.done()  # the window is open
+    await asyncio.wait_for(first, 2.0)
+    # done only once the frame was handled: its ns.up is out and the counter stored
+    assert len(rig.seen[Topic.NS_UP]) == 1
+    assert (await rig.session()).f_cnt_up == 1
+    # not an uplink, or a bad CRC: rejected at once
+    assert await on_gw_up(_env(b"\x20" + data[1:], rx(GW1), "u4")) is None
+    assert await on_gw_up(_env(uplink(s, 2), rx(GW1, crc_ok=False), "u5")) is None
+    await rig.settle()
+
+
+async def test_window_closes_early_for_a_device_heard_by_one_gateway(rig: Rig) -> None:
+    s = session(DEV_EUI)
+    on_gw_up = rig.service.adapter.on_gw_up
+    for f_cnt in (1, 2):  # the first frames wait for the full window
+        completion = await on_gw_up(_env(uplink(s, f_cnt), rx(GW1)))
+        assert completion is not None
+        await asyncio.wait_for(completion, 2.0)
+    runner = rig.service.adapter.runner
+    assert runner.early_closed == 0
+    completion = await on_gw_up(_env(uplink(s, 3), rx(GW1)))
+    assert completion is not None
+    assert runner.early_closed == 1  # closed at the first copy, not at the window's end
+    # a second gateway's copy of frame 3 (nothing ran in between: well within the late
+    # period) is a late duplicate: rejected at once and counted, never a new uplink
+    assert await on_gw_up(_env(uplink(s, 3), rx(GW2))) is None
+    assert rig.service.counters.late_duplicates == 1
+    await asyncio.wait_for(completion, 2.0)
+    assert [m.f_cnt for m in rig.seen[Topic.NS_UP]] == [1, 2, 3]
+    # frame 4 now waits for two gateways
+    completion = await on_gw_up(_env(uplink(s, 4), rx(GW1)))
+    assert completion is not None
+    assert runner.early_closed == 1  # one gateway is not enough any more
+    assert await on_gw_up(_env(uplink(s, 4), rx(GW2))) is completion
+    assert runner.early_closed == 2
+    await asyncio.wait_for(completion, 2.0)
+    assert [m.f_cnt for m in rig.seen[Topic.NS_UP]] == [1, 2, 3, 4]
+    await rig.settle()
