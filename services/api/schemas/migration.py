@@ -62,6 +62,7 @@ class DecisionPublic(PublicSchema):
     zones: dict[str, dict[str, Any]]
     predicted_latency_s: dict[str, float]
     forecast_rate: dict[str, float]
+    trigger: str = "period"  # "period" (the periodic decision) or "onset" (a fast-check reaction)
 
 
 class MigrationOverview(PublicSchema):
