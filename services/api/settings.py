@@ -18,6 +18,10 @@ class ApiSettings(BaseSettings):
     # Event stream: queued events per subscriber (oldest dropped when full), subscriber cap.
     event_queue_size: int = Field(default=256, ge=1, le=100_000)
     max_event_subscribers: int = Field(default=100, ge=1)
+    # Distributed mode: the consumer group reading the app handler's events (as.event). Every
+    # API instance needs its own group to see every event (default: one per host name).
+    events_group: str | None = None
+    events_max_age_s: float = Field(default=30.0, gt=0)  # older events are not streamed
     # Seconds between SSE keep-alive comments on an idle stream.
     event_keepalive_s: float = Field(default=15.0, gt=0)
     log_level: str = "info"

@@ -1,21 +1,34 @@
 """The Kafka adapter (aiokafka).
 
 * start: creates missing topics (and their ``.dlq``) with the configured partition counts
-  (AIOKafkaAdminClient), starts one idempotent producer (``acks=all``) and, per subscription,
-  one AIOKafkaConsumer in the subscription's group with auto-commit off;
-* publish: ``send_and_wait`` — returns once the record is replicated; the record key is the
-  UTF-8 key, partitioned by aiokafka's murmur2 partitioner (the same as
-  services.bus.keys.partition_for);
+  (AIOKafkaAdminClient), starts one idempotent producer (``acks=all``) and, per consumer
+  group, ONE AIOKafkaConsumer over the topics this process subscribes in that group
+  (auto-commit off; range assignor, so partition p of every topic of the group goes to the
+  same member: records with one key on several topics meet in one process);
+* publish: enqueues the record in the producer in call order (records of one key keep their
+  order; concurrent publishers share batches). Made on behalf of a consumed record (in its
+  handler or a task the handler started: a context variable says so), it returns once
+  enqueued and the acknowledgement joins the record's completion; otherwise it returns once
+  the broker acknowledged the record. The record key is the UTF-8 key, partitioned by
+  aiokafka's murmur2 partitioner (the same as services.bus.keys.partition_for);
 * consume: a fetch loop hands records to one worker per assigned partition (per-partition
   order; at most ``concurrency`` partitions of a subscription run at once). A partition whose
   backlog passes ``max_poll_records`` is paused until its worker catches up (backpressure).
-  After a record is handled (or parked on the DLQ) its offset becomes committable; a commit
-  loop commits, per partition, the offset after the last finished record, so offsets are
-  committed in order and only after the handler finished (at-least-once);
-* rebalance: revoked partitions finish their in-flight record, commit, and are dropped;
-* stop: stops fetching, waits (up to ``drain_timeout_s``) for in-flight handlers, commits, leaves
-  the group, then flushes and stops the producer. Records fetched but not started are not
-  committed, so the next owner gets them;
+  A handler may return a completion (services.bus.base): the worker takes the next record at
+  once and the record is finished when its completion is (one that raises parks the record
+  on the DLQ); more than ``max_pending_completions`` unfinished records hold the worker.
+  A record is finished when its handler returned without a completion, when its completion
+  finished, or when it was parked on the DLQ. A commit loop commits, per partition, the
+  lowest unfinished offset (or the one after the last record taken), so offsets are
+  committed in order and only for finished records (at-least-once);
+* rebalance: revoked partitions finish their in-flight record and wait for their pending
+  completions, then commit what is finished — all within half the rebalance timeout, so a
+  slow handler never makes this member miss the rebalance (which would start another); what
+  is unfinished is redelivered to the next owner;
+* stop: stops fetching, waits (up to ``drain_timeout_s``) for in-flight handlers and pending
+  completions, commits, leaves the group, then flushes and stops the producer. Records fetched
+  but not started, and records whose completion did not finish, are not committed, so the
+  next owner gets them;
 * lag: ``hyperlora_bus_consumer_lag_messages`` per partition = high watermark − committed.
 """
 
@@ -26,23 +39,49 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
+from aiokafka.coordinator.assignors.range import (  # type: ignore[import-untyped]
+    RangePartitionAssignor,
+)
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError  # type: ignore[import-untyped]
 
 from . import codec, metrics
-from .base import DEFAULT_CONCURRENCY, Bus, BusCounters, Handler, RetryPolicy, Subscription
-from .dispatch import Record, deliver
+from .base import (
+    DEFAULT_CONCURRENCY,
+    Bus,
+    BusCounters,
+    Completion,
+    Handler,
+    RetryPolicy,
+    Subscription,
+)
+from .dispatch import Record, deliver_deferred, settle
 from .errors import BusClosed, BusError
 from .messages import BaseMessage, DeadLetter
 from .settings import BusSettings
 from .topics import all_topics, dlq_topic, is_dlq, model_for
 
 log = logging.getLogger("hyperlora.bus.kafka")
+
+
+@dataclass(slots=True)
+class _Deliveries:
+    """The acknowledgements still owed for what one consumed record's handling published.
+    While ``open``, a publish made on behalf of the record (in its handler, or in a task the
+    handler started) returns once enqueued and its acknowledgement joins the record's
+    completion; once closed, publishes wait for their own acknowledgement again."""
+
+    futures: list[asyncio.Future[Any]] = field(default_factory=list)
+    open: bool = True
+
+
+_DELIVERIES: ContextVar[_Deliveries | None] = ContextVar("hyperlora_bus_deliveries", default=None)
 
 _TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 
@@ -76,11 +115,22 @@ def consumer_config(settings: BusSettings, group: str) -> dict[str, Any]:
         "auto_offset_reset": k.auto_offset_reset,
         "max_poll_records": k.max_poll_records,
         "session_timeout_ms": k.session_timeout_ms,
+        "rebalance_timeout_ms": k.rebalance_timeout_ms,
+        # co-partitioning: with one member per process and group, the range assignor gives
+        # partition p of every topic of the group to the same member, so records with the
+        # same key on different topics (a join request on gw.up and its js.join.accept, both
+        # keyed by DevEUI) meet in the same process
+        "partition_assignment_strategy": (RangePartitionAssignor,),
         "heartbeat_interval_ms": k.heartbeat_interval_ms,
         "max_poll_interval_ms": k.max_poll_interval_ms,
         "request_timeout_ms": k.request_timeout_ms,
         "fetch_max_wait_ms": k.fetch_timeout_ms,
     }
+
+
+def revoke_budget_s(settings: BusSettings) -> float:
+    """Seconds a revoke may take (drain + commit): half the rebalance timeout."""
+    return settings.kafka.rebalance_timeout_ms / 1000 / 2
 
 
 def topics_to_create(
@@ -129,35 +179,105 @@ class _PartitionWorker:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     busy: bool = False
-    idle: asyncio.Event = field(default_factory=asyncio.Event)
-    done_next: int | None = None  # offset after the last finished record
+    idle: asyncio.Event = field(default_factory=asyncio.Event)  # no handler running
+    taken_next: int | None = None  # offset after the last record taken (handler returned)
     committed_next: int | None = None
     revoked: bool = False
+    # records taken whose completion has not finished, by offset (ascending: taken in order)
+    pending: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # ``pending`` is empty
+    room: asyncio.Event = field(default_factory=asyncio.Event)  # ``pending`` below its cap
+
+    def committable(self) -> int | None:
+        """The offset to commit: the lowest unfinished record, else the one after the last
+        taken (every record below it is finished)."""
+        for offset in self.pending:
+            return offset
+        return self.taken_next
+
+
+async def _all_done(completion: Completion | None, deliveries: _Deliveries) -> None:
+    """A record's completion: the handler's own, then the acknowledgement of everything
+    published on the record's behalf (raises if one failed: the record is parked)."""
+    try:
+        if completion is not None:
+            if asyncio.isfuture(completion):
+                await asyncio.shield(completion)
+            else:
+                await completion
+        i = 0
+        while i < len(deliveries.futures):  # more may be added while we wait
+            await deliveries.futures[i]
+            i += 1
+    finally:
+        deliveries.open = False
 
 
 class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
-    """One subscription: a consumer in the group, its fetch loop, workers and commit loop."""
+    """The subscriptions of one consumer group in this process: ONE consumer (one group
+    member, so one rebalance per process start or stop, not one per topic) over their topics,
+    its fetch loop, one worker per partition and the commit loop."""
 
-    def __init__(self, bus: KafkaBus, sub: Subscription) -> None:
+    def __init__(self, bus: KafkaBus, group: str) -> None:
         self._bus = bus
-        self._sub = sub
+        self._group = group
+        self._subs: dict[str, Subscription] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._settings = bus.settings
-        self._consumer = AIOKafkaConsumer(**consumer_config(bus.settings, sub.group))
-        self._semaphore = asyncio.Semaphore(sub.concurrency)
+        self._consumer = AIOKafkaConsumer(**consumer_config(bus.settings, group))
         self._workers: dict[TopicPartition, _PartitionWorker] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._high = self._settings.kafka.max_poll_records
+        self._max_pending = self._settings.kafka.max_pending_completions
+
+    @property
+    def group(self) -> str:
+        return self._group
+
+    def add(self, sub: Subscription) -> bool:
+        """Take ``sub`` (same group); False when this consumer already has its topic."""
+        if sub.topic in self._subs:
+            return False
+        self._subs[sub.topic] = sub
+        self._semaphores[sub.topic] = asyncio.Semaphore(sub.concurrency)
+        return True
 
     async def start(self) -> None:
-        self._consumer.subscribe([self._sub.topic], listener=self)
+        self._consumer.subscribe(list(self._subs), listener=self)
         await self._consumer.start()
-        name = f"{self._sub.topic}:{self._sub.group}"
+        name = f"{','.join(self._subs)}:{self._group}"
         self._tasks = [
             asyncio.create_task(self._fetch_loop(), name=f"kafka-fetch:{name}"),
             asyncio.create_task(self._commit_loop(), name=f"kafka-commit:{name}"),
             asyncio.create_task(self._lag_loop(), name=f"kafka-lag:{name}"),
         ]
+
+    async def _drain(self, workers: Sequence[_PartitionWorker], timeout_s: float, why: str) -> None:
+        """Wait (bounded) until no handler runs and every completion of ``workers`` finished;
+        what is still unfinished then stays uncommitted, so the next owner gets it again."""
+        waits = [w.idle.wait() for w in workers] + [w.settled.wait() for w in workers]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout=timeout_s)
+        except TimeoutError:
+            log.warning(
+                "bus.kafka.%s_timeout group=%s topic=%s unfinished=%d busy=%d timeout_s=%.1f",
+                why,
+                self._group,
+                ",".join(sorted({w.tp.topic for w in workers})),
+                sum(len(w.pending) for w in workers),
+                sum(1 for w in workers if w.busy),
+                timeout_s,
+            )
+
+    @staticmethod
+    async def _cancel(w: _PartitionWorker) -> None:
+        tasks = [t for t in (w.task, *w.pending.values()) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
 
     async def stop(self, drain_timeout_s: float) -> None:
         self._stopping = True
@@ -169,25 +289,19 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         workers = list(self._workers.values())
         for w in workers:
             w.backlog.clear()  # not started: left uncommitted for the next owner
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(w.idle.wait() for w in workers)), timeout=drain_timeout_s
-            )
-        except TimeoutError:
-            log.warning("bus.kafka.drain_timeout group=%s", self._sub.group)
-        for w in workers:
-            if w.task is not None:
-                w.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await w.task
-        try:  # a last commit of what was handled; bounded when the broker is gone
+            w.revoked = True
+            w.wakeup.set()
+        await self._drain(workers, drain_timeout_s, "drain")
+        try:  # a last commit of what was finished; bounded when the broker is gone
             await asyncio.wait_for(self._commit(), timeout=drain_timeout_s)
         except (KafkaError, TimeoutError) as exc:
-            log.warning("bus.kafka.final_commit_failed group=%s error=%r", self._sub.group, exc)
+            log.warning("bus.kafka.final_commit_failed group=%s error=%r", self._group, exc)
+        for w in workers:
+            await self._cancel(w)
         try:
             await asyncio.wait_for(self._consumer.stop(), timeout=drain_timeout_s)
         except TimeoutError:
-            log.warning("bus.kafka.consumer_stop_timeout group=%s", self._sub.group)
+            log.warning("bus.kafka.consumer_stop_timeout group=%s", self._group)
         except asyncio.CancelledError:
             # aiokafka 0.14 leaks the CancelledError of its own fetch tasks from stop();
             # re-raise only when this task is really being cancelled.
@@ -203,22 +317,20 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             w.revoked = True
             w.backlog.clear()
             w.wakeup.set()
+        budget = revoke_budget_s(self._settings)
+        started = asyncio.get_running_loop().time()
+        await self._drain(gone, min(self._settings.drain_timeout_s, budget * 2 / 3), "revoke")
+        left = max(1.0, budget - (asyncio.get_running_loop().time() - started))
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(w.idle.wait() for w in gone)),
-                timeout=self._settings.drain_timeout_s,
-            )
-        except TimeoutError:  # a stuck handler: its record is not committed, so redelivered
-            log.warning("bus.kafka.revoke_timeout group=%s", self._sub.group)
-        with contextlib.suppress(KafkaError):
-            await self._commit(gone)
+            await asyncio.wait_for(self._commit(gone), timeout=left)
+        except (KafkaError, TimeoutError) as exc:  # the next owner starts from the last commit
+            log.warning("bus.kafka.revoke_commit_failed group=%s error=%r", self._group, exc)
         for w in gone:
-            if w.task is not None:
-                w.task.cancel()
             self._workers.pop(w.tp, None)
+            await self._cancel(w)
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        log.info("bus.kafka.assigned group=%s partitions=%s", self._sub.group, list(assigned))
+        log.info("bus.kafka.assigned group=%s partitions=%s", self._group, list(assigned))
 
     # loops -------------------------------------------------------------------
 
@@ -227,6 +339,8 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         if w is None:
             w = self._workers[tp] = _PartitionWorker(tp)
             w.idle.set()
+            w.settled.set()
+            w.room.set()
             w.task = asyncio.create_task(self._run_partition(w), name=f"kafka-part:{tp}")
         return w
 
@@ -248,8 +362,10 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _run_partition(self, w: _PartitionWorker) -> None:
         while True:
+            if w.revoked:
+                return
             if not w.backlog:
-                if w.tp in self._consumer.paused() and not w.revoked:
+                if w.tp in self._consumer.paused():
                     self._consumer.resume(w.tp)
                 w.wakeup.clear()
                 await w.wakeup.wait()
@@ -259,23 +375,55 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             w.idle.clear()
             try:
                 record = to_record(msg)
-                async with self._semaphore:
-                    dead = await deliver(record, self._sub, self._bus.retry, self._bus.counters)
+                deliveries = _Deliveries()
+                token = _DELIVERIES.set(deliveries)
+                try:
+                    async with self._semaphores[w.tp.topic]:
+                        dead, completion = await deliver_deferred(
+                            record, self._subs[w.tp.topic], self._bus.retry, self._bus.counters
+                        )
+                finally:
+                    _DELIVERIES.reset(token)
                 if dead is not None and not is_dlq(record.topic):
                     await self._bus.publish_dead_letter(dead)
-                w.done_next = msg.offset + 1
+                if completion is not None or deliveries.futures:
+                    self._track(w, record, _all_done(completion, deliveries))
+                else:
+                    deliveries.open = False
+                w.taken_next = msg.offset + 1
             finally:
                 w.busy = False
                 w.idle.set()
             if len(w.backlog) < self._high // 2 and w.tp in self._consumer.paused():
                 self._consumer.resume(w.tp)
+            if len(w.pending) >= self._max_pending:  # backpressure: too much unfinished
+                w.room.clear()
+                await w.room.wait()
+
+    def _track(self, w: _PartitionWorker, record: Record, completion: Completion) -> None:
+        w.pending[record.offset] = asyncio.create_task(
+            self._finish(w, record, completion), name=f"kafka-completion:{w.tp}:{record.offset}"
+        )
+        w.settled.clear()
+
+    async def _finish(self, w: _PartitionWorker, record: Record, completion: Completion) -> None:
+        """Await one record's completion; park it on the DLQ if it failed; then it is finished
+        (its offset committable once every record before it is finished too)."""
+        dead = await settle(record, self._subs[w.tp.topic], completion, self._bus.counters)
+        if dead is not None and not is_dlq(record.topic):
+            await self._bus.publish_dead_letter(dead)
+        w.pending.pop(record.offset, None)
+        if not w.pending:
+            w.settled.set()
+        if len(w.pending) < self._max_pending:
+            w.room.set()
 
     async def _commit(self, workers: Sequence[_PartitionWorker] | None = None) -> None:
         chosen = workers if workers is not None else list(self._workers.values())
         offsets = {
-            w.tp: w.done_next
+            w.tp: offset
             for w in chosen
-            if w.done_next is not None and w.done_next != w.committed_next
+            if (offset := w.committable()) is not None and offset != w.committed_next
         }
         if not offsets:
             return
@@ -290,7 +438,7 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             try:
                 await self._commit()
             except KafkaError as exc:  # rebalance in progress, broker away: next round
-                log.warning("bus.kafka.commit_failed group=%s error=%r", self._sub.group, exc)
+                log.warning("bus.kafka.commit_failed group=%s error=%r", self._group, exc)
 
     async def _lag_loop(self) -> None:
         while True:
@@ -299,8 +447,8 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 high = self._consumer.highwater(w.tp)
                 if high is None:
                     continue
-                base = w.committed_next if w.committed_next is not None else w.done_next or 0
-                metrics.CONSUMER_LAG.labels(w.tp.topic, self._sub.group, str(w.tp.partition)).set(
+                base = w.committed_next if w.committed_next is not None else 0
+                metrics.CONSUMER_LAG.labels(w.tp.topic, self._group, str(w.tp.partition)).set(
                     max(0, high - base)
                 )
 
@@ -316,6 +464,7 @@ class KafkaBus(Bus):
         self._subs: list[Subscription] = []
         self._groups: list[_GroupConsumer] = []
         self._producer: AIOKafkaProducer | None = None
+        self._enqueue_lock = asyncio.Lock()
         self._state = "new"
 
     @property
@@ -374,9 +523,12 @@ class KafkaBus(Bus):
         self._state = "running"
         try:
             for sub in self._subs:
-                group = _GroupConsumer(self, sub)
+                if not any(g.group == sub.group and g.add(sub) for g in self._groups):
+                    group = _GroupConsumer(self, sub.group)
+                    group.add(sub)
+                    self._groups.append(group)
+            for group in self._groups:
                 await group.start()
-                self._groups.append(group)
         except BaseException:
             await self.stop()
             raise
@@ -443,13 +595,22 @@ class KafkaBus(Bus):
             raise BusClosed("publish() needs a started bus")
         loop = asyncio.get_running_loop()
         started = loop.time()
+        timeout = self.settings.kafka.request_timeout_ms / 1000
         try:
-            await asyncio.wait_for(
-                self._producer.send_and_wait(
-                    topic, value=raw, key=key.encode(), headers=encode_headers(headers)
-                ),
-                timeout=self.settings.kafka.request_timeout_ms / 1000,
-            )
+            async with asyncio.timeout(timeout):
+                # enqueue in call order (the lock is FIFO), then wait for the broker's ack
+                # outside the lock: concurrent publishers share the producer's batches
+                async with self._enqueue_lock:
+                    delivery = await self._producer.send(
+                        topic, value=raw, key=key.encode(), headers=encode_headers(headers)
+                    )
+                owed = _DELIVERIES.get()
+                if owed is not None and owed.open:
+                    # on behalf of a consumed record: its completion awaits the ack, so its
+                    # offset is committed only once this record is stored
+                    owed.futures.append(delivery)
+                else:
+                    await delivery
         except TimeoutError as exc:
             raise BusError(f"publish to {topic} not acknowledged in time") from exc
         metrics.publish_wait(topic).observe(loop.time() - started)

@@ -373,6 +373,16 @@ class JoinEvent(BaseMessage):
     received_at: UtcDatetime
 
 
+class ApplicationEvent(BaseMessage):
+    """as.event: one application event (up, join, ack, tx_ack, ...) exactly as the app handler
+    hands it to MQTT and webhooks (``event``: its JSON dict), for the API's event stream
+    (GET /api/events) when the app handler runs in another process."""
+
+    dev_eui: str
+    event: dict[str, Any]
+    emitted_at: UtcDatetime
+
+
 class DownlinkAck(BaseMessage):
     """ns.ack: a confirmed downlink was acknowledged by the device (or given up: nack)."""
 

@@ -20,17 +20,24 @@ class KafkaSettings(BaseModel):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     create_topics: bool = True  # create missing topics (and their .dlq) at start
     replication_factor: int = Field(default=1, ge=1)
-    linger_ms: int = Field(default=5, ge=0)
+    linger_ms: int = Field(default=0, ge=0)  # concurrent publishes batch up by themselves
     max_batch_size: int = Field(default=16384, ge=1024)
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     request_timeout_ms: int = 30000
     session_timeout_ms: int = 10000
+    # how long the broker waits for every member to rejoin a rebalance; a member's revoke
+    # (drain + commit) is bounded by half of it, so a slow handler never makes it miss the
+    # rebalance (which would start another one: a rebalance storm)
+    rebalance_timeout_ms: int = Field(default=30000, ge=1000)
     heartbeat_interval_ms: int = 3000
     max_poll_interval_ms: int = 300000
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     max_poll_records: int = Field(default=500, ge=1)
     fetch_timeout_ms: int = Field(default=200, ge=1)
     commit_interval_s: float = Field(default=0.5, gt=0)
+    # records of one partition taken but not finished (completions pending) before the
+    # partition worker waits for some to finish
+    max_pending_completions: int = Field(default=1000, ge=1)
     lag_interval_s: float = Field(default=5.0, gt=0)
 
 

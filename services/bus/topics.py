@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from .errors import UnknownTopic
 from .messages import (
+    ApplicationEvent,
     ApplicationUplink,
     AppSKeyDelivery,
     BaseMessage,
@@ -56,6 +57,7 @@ class Topic(StrEnum):
     NS_TX_ACK = "ns.tx_ack"
     AS_DOWN_SUBMIT = "as.down.submit"
     AS_DOWN_REQUEST = "as.down.request"
+    AS_EVENT = "as.event"
     DRCC_LINK_ADR = "drcc.link_adr"
     LEDGER_TX = "ledger.tx"
 
@@ -99,6 +101,7 @@ TOPICS: dict[str, TopicSpec] = dict(
         _spec(Topic.NS_TX_ACK, DownlinkTxAck, "dev_eui", "network_server", "app_handler"),
         _spec(Topic.AS_DOWN_SUBMIT, DownlinkRequest, "dev_eui", "api", "app_handler"),
         _spec(Topic.AS_DOWN_REQUEST, DownlinkRequest, "dev_eui", "app_handler", "network_server"),
+        _spec(Topic.AS_EVENT, ApplicationEvent, "dev_eui", "app_handler", "api"),
         _spec(Topic.DRCC_LINK_ADR, LinkAdrDecision, "dev_eui", "drcc", "network_server"),
         _spec(Topic.LEDGER_TX, LedgerRecord, "zone", "app_handler", "ledger_writer"),
     ]

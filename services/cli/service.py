@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated
@@ -94,17 +95,25 @@ async def _join_server(stop: asyncio.Event) -> None:
 
 
 async def _app_handler(stop: asyncio.Event) -> None:
-    from services.app_handler.app import run
+    # services/app_handler/app.py's run() with one difference: the events the handler emits
+    # (MQTT, webhooks) also go on as.event, for the API process's GET /api/events.
+    from services.api.bus_events import BusEventSink
+    from services.app_handler.service import AppHandlerService
     from services.app_handler.settings import AppHandlerSettings
     from services.bus.settings import BusSettings
+    from services.process import run_bus_service
     from services.storage import StorageSettings
 
-    await run(
-        AppHandlerSettings(),
-        BusSettings(),
-        StorageSettings(),
+    settings = AppHandlerSettings()
+    await run_bus_service(
+        "app_handler",
+        lambda bus, storage: AppHandlerService(settings, bus, storage, event_hub=BusEventSink(bus)),
+        bus_settings=BusSettings(),
+        storage_settings=StorageSettings(),
         stop=stop,
         install_signal_handlers=False,
+        metrics_port=settings.metrics_port,
+        drain_bus_first=True,  # the bus drains first, then integrations flush
     )
 
 
@@ -155,6 +164,7 @@ async def _api(stop: asyncio.Event) -> None:
     # services/api/__main__.py's serve() starts the bus before anything subscribes; here the
     # API process also records gateway status reports (gw.stats, consumer "api" in topics.py),
     # as the embedded platform does, so GET /api/gateways shows last_seen_at.
+    from services.api.bus_events import event_relay
     from services.api.service import ApiService
     from services.api.settings import ApiSettings
     from services.bus import Topic, make_bus
@@ -167,6 +177,14 @@ async def _api(stop: asyncio.Event) -> None:
         bus = make_bus(BusSettings())
         service = ApiService(settings, bus, storage)
         bus.subscribe(Topic.GW_STATS, GATEWAY_STATS_GROUP, _gateway_stats_recorder(storage), 1)
+        # GET /api/events: the app handler's events arrive on as.event (every API instance
+        # reads all of them: its own consumer group)
+        bus.subscribe(
+            Topic.AS_EVENT,
+            settings.events_group or f"api-events-{socket.gethostname()}",
+            event_relay(service.event_hub, max_age_s=settings.events_max_age_s),
+            1,
+        )
         await bus.start()
         try:
             await service.start()

@@ -385,6 +385,68 @@ async def test_offsets_committed_only_after_handling(new_bus: BusFactory, tag: s
     assert second.seqs() == list(range(stuck_at, total))  # nothing lost, nothing handled twice
 
 
+async def test_deferred_completions_commit_only_finished_records(
+    new_bus: BusFactory, tag: str
+) -> None:
+    """Handlers return completions: the partition moves on at once, a failed completion is
+    parked on the DLQ, and at stop the first unfinished record and everything after it stay
+    uncommitted, so the next member gets exactly those again (nothing before them)."""
+    group = f"{tag}-deferred"
+    key = f"{tag}-one-partition"
+    total, open_at, fail_at = 20, 12, 5
+    loop = asyncio.get_running_loop()
+    taken: list[int] = []
+    never: asyncio.Future[None] = loop.create_future()
+
+    async def fails() -> None:
+        raise RuntimeError(f"{tag} completion failed")
+
+    async def first_handler(env: Envelope[BaseMessage]) -> Any:
+        if not env.key.startswith(tag):
+            return None
+        s = seq_of(env)
+        taken.append(s)
+        if s == open_at:
+            return never  # never finishes
+        if s == fail_at:
+            return fails()
+        return asyncio.sleep(0.05)  # finishes a little later
+
+    bus1 = new_bus(drain_timeout_s=1.0)
+    bus1.subscribe(TOPIC, group, first_handler, concurrency=1)
+    await bus1.start()
+    for s in range(total):
+        await bus1.publish(TOPIC, key, stats(s, tag))
+    # every record is taken although record 12 never finishes: the partition moved on
+    await eventually(lambda: len(taken) == total, "all records taken")
+    await asyncio.sleep(0.6)  # > commit_interval_s
+    await asyncio.wait_for(bus1.stop(), 15)
+    assert not never.cancelled()
+
+    second = Collector(tag)
+    bus2 = new_bus()
+    bus2.subscribe(TOPIC, group, second)
+    await bus2.start()
+    await eventually(lambda: len(second.got) >= total - open_at, "redelivery")
+    await asyncio.sleep(0.5)  # nothing more should come
+    assert second.seqs() == list(range(open_at, total))
+
+    letters: list[DeadLetter] = []
+    dlq_seen = Collector(tag)
+
+    async def dlq_handler(env: Envelope[BaseMessage]) -> None:
+        if isinstance(env.message, DeadLetter) and env.message.key == key:
+            letters.append(env.message)
+        await dlq_seen(env)
+
+    bus3 = new_bus()
+    bus3.subscribe(DLQ, f"{tag}-dlq", dlq_handler)
+    await bus3.start()
+    await eventually(lambda: bool(letters), "the failed completion on the DLQ")
+    assert letters[0].reason == "handler" and letters[0].error_type == "RuntimeError"
+    assert f"{tag} completion failed" in letters[0].error
+
+
 async def test_graceful_stop_mid_stream_loses_nothing(new_bus: BusFactory, tag: str) -> None:
     group = f"{tag}-restart"
     keys = keys_covering_partitions(tag, per_partition=2)

@@ -8,6 +8,7 @@ import pytest
 
 from services.bus.base import RetryPolicy
 from services.bus.messages import (
+    ApplicationEvent,
     ApplicationUplink,
     AppSKeyDelivery,
     BaseMessage,
@@ -194,6 +195,11 @@ def sample_messages() -> dict[Topic, BaseMessage]:
             session_id="s1",
             confirmed=True,
             requested_at=T0,
+        ),
+        Topic.AS_EVENT: ApplicationEvent(
+            dev_eui="70B3D57ED0000001",
+            event={"event": "up", "dev_eui": "70B3D57ED0000001", "f_cnt": 7, "data": "AQI="},
+            emitted_at=T0,
         ),
         Topic.DRCC_LINK_ADR: LinkAdrDecision(
             decision_id="a1",

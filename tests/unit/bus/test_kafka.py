@@ -29,7 +29,7 @@ from services.bus.kafka import (
 )
 from services.bus.keys import partition_for
 from services.bus.memory import MemoryBus
-from services.bus.messages import BaseMessage, DeadLetter, DownlinkAck
+from services.bus.messages import BaseMessage, DeadLetter, DownlinkAck, GatewayStats
 from services.bus.settings import BusSettings, KafkaSettings
 from services.bus.topics import Topic, all_topics
 
@@ -139,6 +139,12 @@ class FakeBroker:
         self.commit_log: list[tuple[str, TopicPartition, int]] = []
         self.producer_config: dict[str, Any] = {}
         self.consumers: list[FakeConsumer] = []
+        self.ack_delay_s = 0.0
+        self.sends_in_flight = 0
+        self.max_sends_in_flight = 0
+        self.fail_next: BaseException | None = None
+        self.held_acks: list[Any] | None = None  # a list: acks wait until the test calls them
+        self.hold_topic = ""  # ... for this topic only
 
     def create(self, name: str, n: int) -> None:
         self.logs.setdefault(name, [[] for _ in range(n)])
@@ -180,17 +186,38 @@ class FakeProducer:
     async def stop(self) -> None:
         pass
 
-    async def send_and_wait(
+    async def send(
         self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
-    ) -> None:
+    ) -> asyncio.Future[None]:
+        """Appends at once; the returned delivery future resolves a little later (or fails
+        with ``self.broker.fail_next`` for the next send)."""
         parts = self.broker.logs[topic]
         p = partition_for(key, len(parts))
         log = parts[p]
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.broker.fail_next is not None:
+            delivery.set_exception(self.broker.fail_next)
+            self.broker.fail_next = None
+            return delivery
         log.append(
             ConsumerRecord(
                 topic, p, len(log), 0, 0, key, value, None, len(key), len(value), headers
             )
         )
+        self.broker.sends_in_flight += 1
+        self.broker.max_sends_in_flight = max(
+            self.broker.max_sends_in_flight, self.broker.sends_in_flight
+        )
+
+        def acked() -> None:
+            self.broker.sends_in_flight -= 1
+            delivery.set_result(None)
+
+        if self.broker.held_acks is not None and topic == self.broker.hold_topic:
+            self.broker.held_acks.append(acked)
+        else:
+            asyncio.get_running_loop().call_later(self.broker.ack_delay_s, acked)
+        return delivery
 
 
 class FakeConsumer:
@@ -456,4 +483,296 @@ async def test_slow_partition_is_paused(broker: FakeBroker) -> None:
     gate.set()
     await until(lambda: len(handled) == 10)
     assert handled == list(range(10))
+    await bus.stop()
+
+
+# ------------------------------------------------------------------ deferred completions
+
+
+async def test_completions_let_the_partition_move_on_and_commit_the_lowest_unfinished(
+    broker: FakeBroker,
+) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    loop = asyncio.get_running_loop()
+    futures: dict[int, asyncio.Future[None]] = {}
+
+    async def handler(env: Envelope[BaseMessage]) -> asyncio.Future[None]:
+        futures[seq(env)] = fut = loop.create_future()
+        return fut
+
+    bus.subscribe(T, "ns", handler)
+    await bus.start()
+    for n in range(4):
+        await bus.publish(T, "k", ack(1, n))
+    await until(lambda: len(futures) == 4)  # taken without waiting for the completions
+    await asyncio.sleep(0.05)
+    assert committed(broker, "ns").get(0, 0) == 0  # record 0 is unfinished
+    futures[1].set_result(None)
+    futures[2].set_result(None)
+    await asyncio.sleep(0.05)
+    assert committed(broker, "ns").get(0, 0) == 0  # 1 and 2 finished, but 0 is not
+    futures[0].set_result(None)
+    await until(lambda: committed(broker, "ns") == {0: 3})  # 3 is still open
+    futures[3].set_result(None)
+    await until(lambda: committed(broker, "ns") == {0: 4})
+    await bus.stop()
+    offs = [off for _, _, off in broker.commit_log]
+    assert offs == sorted(offs)
+
+
+async def test_a_failed_completion_parks_its_record_and_the_offset_moves_on(
+    broker: FakeBroker,
+) -> None:
+    bus = KafkaBus(settings(partitions=1))
+
+    async def fails() -> None:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("group handling failed")
+
+    async def handler(env: Envelope[BaseMessage]) -> Any:
+        return fails() if seq(env) == 1 else None
+
+    bus.subscribe(T, "ns", handler)
+    await bus.start()
+    for n in range(3):
+        await bus.publish(T, "k", ack(1, n))
+    await until(lambda: committed(broker, "ns") == {0: 3})
+    await bus.stop()
+    (letter,) = [codec.decode(T.dlq, r.value) for r in broker.records(T.dlq)]
+    assert isinstance(letter, DeadLetter)
+    assert (letter.offset, letter.reason, letter.group) == (1, "handler", "ns")
+    assert letter.error_type == "RuntimeError" and "group handling failed" in letter.error
+    assert bus.counters.dead_lettered == 1 and bus.counters.handled == 3
+
+
+async def test_stop_awaits_pending_completions_then_leaves_the_unfinished_uncommitted(
+    broker: FakeBroker,
+) -> None:
+    bus = KafkaBus(settings(partitions=1, drain_timeout_s=0.3))
+    loop = asyncio.get_running_loop()
+    never: asyncio.Future[None] = loop.create_future()
+    finished: list[int] = []
+
+    async def soon(n: int) -> None:
+        await asyncio.sleep(0.05)
+        finished.append(n)
+
+    async def handler(env: Envelope[BaseMessage]) -> Any:
+        return never if seq(env) == 2 else soon(seq(env))
+
+    bus.subscribe(T, "ns", handler)
+    await bus.start()
+    for n in range(4):
+        await bus.publish(T, "k", ack(1, n))
+    await until(lambda: broker.consumers[0].positions.get(TopicPartition(T, 0)) == 4)
+    await asyncio.sleep(0.01)
+    started = loop.time()
+    await bus.stop()
+    assert loop.time() - started < 1.0  # bounded by the drain timeout
+    assert sorted(finished) == [0, 1, 3]  # pending completions were awaited
+    assert committed(broker, "ns") == {0: 2}  # 2 never finished: redelivered from there
+    assert not never.cancelled()  # the handler's own future is not cancelled by the bus
+
+
+async def test_revoke_waits_for_pending_completions(broker: FakeBroker) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[None]] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> asyncio.Future[None]:
+        futures.append(fut := loop.create_future())
+        loop.call_later(0.05, fut.set_result, None)
+        return fut
+
+    bus.subscribe(T, "ns", handler)
+    await bus.start()
+    for n in range(3):
+        await bus.publish(T, "k", ack(1, n))
+    await until(lambda: len(futures) == 3)
+    await broker.consumers[0].revoke({TopicPartition(T, 0)})
+    assert all(f.done() for f in futures)
+    assert committed(broker, "ns") == {0: 3}
+    await bus.stop()
+
+
+async def test_too_many_pending_completions_hold_the_partition(broker: FakeBroker) -> None:
+    s = settings(partitions=1)
+    s.kafka.max_pending_completions = 2
+    bus = KafkaBus(s)
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[None]] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> asyncio.Future[None]:
+        futures.append(fut := loop.create_future())
+        return fut
+
+    bus.subscribe(T, "ns", handler)
+    await bus.start()
+    for n in range(5):
+        await bus.publish(T, "k", ack(1, n))
+    await until(lambda: len(futures) == 2)
+    await asyncio.sleep(0.05)
+    assert len(futures) == 2  # waits for room
+    futures[0].set_result(None)
+    await until(lambda: len(futures) == 3)
+    for f in futures:
+        f.set_result(None) if not f.done() else None
+    await until(lambda: len(futures) == 5)
+    for f in futures:
+        f.set_result(None) if not f.done() else None
+    await until(lambda: committed(broker, "ns") == {0: 5})
+    await bus.stop()
+
+
+# ------------------------------------------------------------------ producer pipelining
+
+
+async def test_concurrent_publishes_are_pipelined_and_keep_their_order(broker: FakeBroker) -> None:
+    broker.ack_delay_s = 0.05
+    bus = KafkaBus(settings(partitions=1))
+    await bus.start()
+
+    async def one(n: int) -> None:
+        await bus.publish(T, "k", ack(1, n))
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.gather(*(one(n) for n in range(50)))
+    elapsed = loop.time() - started
+    await bus.stop()
+    assert elapsed < 2.0  # 50 serial round trips would take 2.5 s
+    assert broker.max_sends_in_flight > 1  # several records awaited their ack together
+    order = [int(codec.decode(T, r.value).request_id) for r in broker.records(T)]  # type: ignore[attr-defined]
+    assert order == list(range(50))
+    assert bus.counters.published == 50
+
+
+async def test_a_failed_delivery_raises_from_publish(broker: FakeBroker) -> None:
+    from aiokafka.errors import KafkaTimeoutError
+
+    bus = KafkaBus(settings(partitions=1))
+    await bus.start()
+    broker.fail_next = KafkaTimeoutError()
+    with pytest.raises(KafkaTimeoutError):
+        await bus.publish(T, "k", ack(1, 0))
+    await bus.publish(T, "k", ack(1, 1))
+    await bus.stop()
+    assert bus.counters.published == 1
+
+
+async def test_one_consumer_per_group_whatever_the_number_of_topics(broker: FakeBroker) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    got: list[tuple[str, int]] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        got.append((env.topic, seq(env) if env.topic == T else 0))
+
+    bus.subscribe(T, "app_handler", handler)
+    bus.subscribe(Topic.NS_UP, "app_handler", handler)
+    bus.subscribe(T, "other", handler)
+    await bus.start()
+    assert sorted(c.group for c in broker.consumers) == ["app_handler", "other"]
+    (member,) = [c for c in broker.consumers if c.group == "app_handler"]
+    assert sorted(member.topics) == sorted([T, Topic.NS_UP])
+    await bus.publish(T, "k", ack(1, 5))
+    await until(lambda: len(got) == 2)  # once per group
+    await bus.stop()
+
+
+def test_a_revoke_fits_well_inside_the_rebalance_timeout() -> None:
+    s = settings(drain_timeout_s=60.0)
+    cfg = consumer_config(s, "g")
+    assert cfg["rebalance_timeout_ms"] == s.kafka.rebalance_timeout_ms
+    assert [a.name for a in cfg["partition_assignment_strategy"]] == ["range"]  # co-partitioned
+    assert kafka_mod.revoke_budget_s(s) <= cfg["rebalance_timeout_ms"] / 1000 / 2
+
+
+async def test_a_stuck_handler_does_not_hold_a_revoke_past_its_budget(broker: FakeBroker) -> None:
+    s = settings(partitions=1, drain_timeout_s=60.0)
+    s.kafka.rebalance_timeout_ms = 2000  # revoke budget: 1 s
+    bus = KafkaBus(s)
+    stuck = asyncio.Event()
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        stuck.set()
+        await asyncio.Event().wait()
+
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    await bus.publish(T, "k", ack(1, 0))
+    await stuck.wait()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await broker.consumers[0].revoke({TopicPartition(T, 0)})
+    assert loop.time() - started < 3.0  # the drain timeout alone is 60 s
+    assert committed(broker, "app").get(0, 0) == 0  # the stuck record is redelivered
+    await asyncio.wait_for(bus.stop(), 5)
+
+
+# ------------------------------------------------------------------ a handler's publishes
+
+
+def stats(n: int) -> GatewayStats:
+    return GatewayStats(gw_eui="0102030405060708", rx_received=n)
+
+
+async def test_a_handlers_publishes_do_not_hold_the_partition_but_hold_its_commit(
+    broker: FakeBroker,
+) -> None:
+    bus = KafkaBus(settings(partitions=1))
+    handled: list[int] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        await bus.publish(Topic.GW_STATS, "out", stats(seq(env)))  # returns once enqueued
+        handled.append(seq(env))
+
+    broker.held_acks, broker.hold_topic = [], Topic.GW_STATS  # not acknowledged for now
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    await bus.publish(T, "k", ack(1, 0))
+    await bus.publish(T, "k", ack(1, 1))
+    await until(lambda: handled == [0, 1])  # the second did not wait for the first's ack
+    await asyncio.sleep(0.05)  # several commit intervals
+    assert committed(broker, "app").get(0, 0) == 0  # nothing acknowledged: nothing committed
+    held, broker.held_acks = broker.held_acks, None
+    assert len(held) == 2
+    held[0]()
+    await until(lambda: committed(broker, "app") == {0: 1})  # only the first is stored
+    held[1]()
+    await until(lambda: committed(broker, "app") == {0: 2})
+    assert len(broker.records(Topic.GW_STATS)) == 2
+    await bus.stop()
+
+
+async def test_a_failed_delivery_of_a_handlers_publish_parks_the_record(
+    broker: FakeBroker,
+) -> None:
+    from aiokafka.errors import KafkaTimeoutError
+
+    bus = KafkaBus(settings(partitions=1))
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        if seq(env) == 1:
+            broker.fail_next = KafkaTimeoutError()
+        await bus.publish(Topic.GW_STATS, "out", stats(seq(env)))
+
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    for n in range(3):
+        await bus.publish(T, "k", ack(1, n))
+    await until(lambda: committed(broker, "app") == {0: 3})
+    await bus.stop()
+    (letter,) = [codec.decode(T.dlq, r.value) for r in broker.records(T.dlq)]
+    assert isinstance(letter, DeadLetter) and letter.offset == 1
+    assert letter.error_type == "KafkaTimeoutError"
+
+
+async def test_publishes_outside_a_record_still_wait_for_their_ack(broker: FakeBroker) -> None:
+    broker.ack_delay_s = 0.1
+    bus = KafkaBus(settings(partitions=1))
+    await bus.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await bus.publish(T, "k", ack(1, 0))
+    assert loop.time() - started >= 0.09
     await bus.stop()
