@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,6 +91,8 @@ class AdapterBase:
         self._addr_locks = KeyedLocks()  # per DevAddr: uplink order
         self._uplink_slots = asyncio.Semaphore(settings.max_concurrent_uplinks)
         self._app_ids: dict[str, str | None] = {}
+        # DevEUI -> the last FCnt this instance forwarded on ns.up (see _remember_forwarded)
+        self._forwarded: OrderedDict[str, int] = OrderedDict()
         self._joins: dict[str, JoinContext] = {}  # dedup id -> join request context
         self._inflight: dict[str, InFlight] = {}  # downlink id -> frame awaiting TX_ACK
         # the uplink path's sessions (a hint: every write is conditional) and its writes,
@@ -101,6 +104,15 @@ class AdapterBase:
             max_batch=settings.commit_max_batch,
             linger_s=settings.commit_linger_ms / 1000.0,
         )
+
+    def _remember_forwarded(self, dev_eui: str, f_cnt: int) -> None:
+        """A repetition of this frame is not forwarded again by this instance; one this
+        instance never forwarded is (up.application_uplink, ``again``). Bounded like the
+        session cache; a forgotten device only costs one duplicate the app handler drops."""
+        self._forwarded[dev_eui] = f_cnt
+        self._forwarded.move_to_end(dev_eui)
+        if len(self._forwarded) > self.settings.session_cache_size:
+            self._forwarded.popitem(last=False)
 
     async def _on_group(self, group: DedupGroup) -> None:
         raise NotImplementedError

@@ -10,6 +10,10 @@ Every copy added to a group gets the group's *completion*: a future that resolve
 group has been handled (after the infrastructure-error retries below) and raises if it
 finally failed. The bus handler returns it (services.bus.base, deferred completion), so the
 gateway's record is finished only when its frame has been handled.
+
+One device's groups are handled in the order their windows closed, each after the one before
+has finished (including its retries): while the database restarts, a later frame's retry must
+not overtake an earlier one, which would then be refused as a replay and lost.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from services.bus.messages import GatewayUplink
 
-from .core.dedup import AddResult, DedupGroup, Deduplicator
+from .core.dedup import AddResult, DedupGroup, Deduplicator, device_of
 
 log = logging.getLogger("hyperlora.network_server.dedup")
 
@@ -59,6 +63,7 @@ class DedupRunner:
         self._timers: dict[bytes, asyncio.TimerHandle] = {}
         self._completions: dict[bytes, asyncio.Future[None]] = {}  # open windows
         self._tasks: set[asyncio.Task[None]] = set()
+        self._device_tails: dict[bytes, asyncio.Task[None]] = {}  # device -> its last group
         self._idle = asyncio.Event()
         self._idle.set()
         self.early_closed = 0  # windows closed before their end
@@ -108,12 +113,30 @@ class DedupRunner:
         self._check_idle()
 
     def _spawn(self, group: DedupGroup, completion: asyncio.Future[None]) -> None:
-        task = asyncio.create_task(self._handle(group, completion), name="ns:dedup-complete")
+        device = device_of(group.phy_payload)
+        before = None if device is None else self._device_tails.get(device)
+        task = asyncio.create_task(
+            self._handle(group, completion, before), name="ns:dedup-complete"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        if device is not None:
+            self._device_tails[device] = task
+            task.add_done_callback(lambda t: self._untail(device, t))
 
-    async def _handle(self, group: DedupGroup, completion: asyncio.Future[None]) -> None:
+    def _untail(self, device: bytes, task: asyncio.Task[None]) -> None:
+        if self._device_tails.get(device) is task:
+            del self._device_tails[device]
+
+    async def _handle(
+        self,
+        group: DedupGroup,
+        completion: asyncio.Future[None],
+        before: asyncio.Task[None] | None = None,
+    ) -> None:
         try:
+            if before is not None:  # the device's previous frame first, whatever its outcome
+                await asyncio.wait([before])
             await self._handle_with_retries(group)
         except asyncio.CancelledError:
             completion.cancel()

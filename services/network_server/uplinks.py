@@ -189,9 +189,11 @@ class UplinkFlow(TransmitFlow):
 
         for ack in acks:
             await self.bus.publish(Topic.NS_ACK, ack.dev_eui, ack)
-        app_up = up.application_uplink(ctx, await self._application_id(dev_eui))
+        again = ctx.retransmission and self._forwarded.get(str(dev_eui)) != ctx.f_cnt
+        app_up = up.application_uplink(ctx, await self._application_id(dev_eui), again=again)
         if app_up is not None:
             await self.bus.publish(Topic.NS_UP, app_up.dev_eui, app_up)
+            self._remember_forwarded(str(dev_eui), ctx.f_cnt)
         meta = up.uplink_meta(ctx)
         if meta is not None:
             await self.bus.publish(Topic.NS_UP_META, meta.dev_eui, meta)

@@ -356,12 +356,15 @@ def rebase_checked(ctx: UplinkContext, fresh: DeviceSession) -> UplinkContext:
 
 
 def application_uplink(
-    ctx: UplinkContext, application_id: str | None = None
+    ctx: UplinkContext, application_id: str | None = None, *, again: bool = False
 ) -> ApplicationUplink | None:
-    """The ns.up message (FRMPayload still AppSKey-encrypted); None for retransmissions and
-    MAC-only frames (FPort 0)."""
+    """The ns.up message (FRMPayload still AppSKey-encrypted); None for MAC-only frames
+    (FPort 0) and for retransmissions unless ``again``: a repetition of a frame this instance
+    did not forward itself (it crashed, or another instance owned the partition, after the
+    counter was stored and before ns.up went out) is forwarded again, and the application
+    handler drops a copy it already has (its uplink log is idempotent)."""
     s = ctx.require_session()
-    if ctx.retransmission or ctx.f_port == 0:
+    if (ctx.retransmission and not again) or ctx.f_port == 0:
         return None
     return ApplicationUplink(
         dedup_id=ctx.frame.dedup_id,

@@ -442,6 +442,28 @@ async def test_repeated_confirmed_uplink_is_acked_again_but_forwarded_once(rig: 
     assert len(rig.seen[Topic.NS_UP]) == 1 and rig.service.counters.retransmissions == 1
 
 
+async def test_repetition_is_forwarded_again_by_an_instance_that_never_forwarded_it(
+    rig: Rig,
+) -> None:
+    """kill -9 after the counter was stored but before ns.up went out: the redelivered copy
+    is a retransmission to the next instance, which has not forwarded it, so it does (the app
+    handler drops a copy it already has); this instance's own repetitions are not."""
+    data = uplink(session(DEV_EUI), 8)
+    await rig.up(data, rx(GW1))
+    await rig.until(lambda: len(rig.seen[Topic.NS_UP]) == 1)
+    await asyncio.sleep(0.15)
+    await rig.up(data, rx(GW1, tmst=2_000_000))  # NbTrans repetition, same instance
+    await rig.settle()
+    assert len(rig.seen[Topic.NS_UP]) == 1
+    rig.service.adapter._forwarded.clear()  # what a fresh instance remembers
+    await asyncio.sleep(0.15)
+    await rig.up(data, rx(GW1, tmst=3_000_000))
+    await rig.until(lambda: len(rig.seen[Topic.NS_UP]) == 2)
+    again = rig.seen[Topic.NS_UP][1]
+    assert again.f_cnt == 8 and again.frm_payload == rig.seen[Topic.NS_UP][0].frm_payload
+    assert rig.service.counters.retransmissions == 2 and rig.service.counters.uplinks == 1
+
+
 # --------------------------------------------------------------------------- completions
 
 
