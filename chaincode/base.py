@@ -208,11 +208,13 @@ class LedgerContract(Contract):
             "created_at": created_at,
             "msp_id": msp,
         }
-        await stub.put_state(state_key, canonical_json(doc).encode())
+        doc_json = canonical_json(doc)
+        await stub.put_state(state_key, doc_json.encode())
         idem_entry = {"state_key": state_key, "content_sha256": content, "tx_id": tx_id}
         await stub.put_state(IDEM + idem, canonical_json(idem_entry).encode())
         await self._emit(ctx, "record.created", ts_ns, {"kind": kind, "key": key, "tx_id": tx_id})
-        return canonical_json({"status": "created", "record": doc})
+        # == canonical_json({"status": "created", "record": doc}) without encoding doc twice
+        return f'{{"record":{doc_json},"status":"created"}}'
 
     async def _before_write(
         self, ctx: TransactionContext, kind: str, key: str, body: dict[str, Any]

@@ -9,6 +9,7 @@ from .application import ApplicationContract
 from .base import LedgerContract
 from .device import DeviceContract
 from .network import NetworkContract
+from .serializer import ContractSerializer
 
 __all__ = ["CONTRACTS", "ContractChaincode", "new_chaincode"]
 
@@ -20,4 +21,6 @@ CONTRACTS: dict[str, type[LedgerContract]] = {
 
 
 def new_chaincode() -> ContractChaincode:
-    return ContractChaincode.new_chaincode(*(cls() for cls in CONTRACTS.values()))
+    cc = ContractChaincode.new_chaincode(*(cls() for cls in CONTRACTS.values()))
+    cc.TransactionSerializer = ContractSerializer()  # same checks, cheap for plain strings
+    return cc

@@ -5,7 +5,9 @@ BlockCutter and a timer task. ``submit`` endorses the transaction by running the
 ContractChaincode (chaincode/) against an EmbeddedStub over the committed state, hands the
 endorsed transaction to the channel's cutter, and waits for its block to commit. Blocks are
 cut at ``batch_size`` transactions or ``batch_timeout_s`` after the first pending one, then
-validated (MVCC), applied and hash-chained by the store.
+validated (MVCC), applied and hash-chained by the store in the channel's committer thread
+(one block at a time, in cut order), so the event loop only endorses; the submitters'
+futures are resolved back on the loop. ``tick()`` and ``stop()`` commit before returning.
 
 A channel is created on first use. Block 0 is its genesis: one ``<contract>:init_ledger``
 transaction per contract with the MSP ids the channel policy allows to write — the
@@ -15,8 +17,10 @@ embedded equivalent of a channel's config block plus the chaincode's init transa
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -111,10 +115,21 @@ class _Channel:
     in_flight: set[str] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     committed_txs: int = 0
+    # blocks are validated, written and hashed in this channel's own worker thread, one at a
+    # time in cut order, so the event loop only endorses; last_commit: the newest block's job
+    committer: concurrent.futures.ThreadPoolExecutor | None = None
+    last_commit: asyncio.Future[tuple[int, list[str]]] | None = None
+
+
+_TX_SEED = os.urandom(24)
+_TX_COUNTER = itertools.count()
 
 
 def new_tx_id(msp_id: str) -> str:
-    return hashlib.sha256(os.urandom(24) + msp_id.encode()).hexdigest()
+    """Like Fabric's ``sha256(nonce + creator)``; the nonce is a per-process random seed plus
+    a counter (unique without a system call per transaction)."""
+    nonce = _TX_SEED + os.getpid().to_bytes(4, "big") + next(_TX_COUNTER).to_bytes(8, "big")
+    return hashlib.sha256(nonce + msp_id.encode()).hexdigest()
 
 
 class EmbeddedLedger(Ledger):
@@ -160,7 +175,12 @@ class EmbeddedLedger(Ledger):
                 with contextlib.suppress(asyncio.CancelledError):
                     await ch.task
             if ch.cutter.pending:
-                self._commit(ch, ch.cutter.cut())
+                self._commit_now(ch, ch.cutter.cut())
+            if ch.committer is not None:
+                ch.committer.shutdown(wait=True)
+            if ch.last_commit is not None:  # let the blocks' results reach their submitters
+                with contextlib.suppress(Exception):
+                    await ch.last_commit
             ch.store.close()
         self._channels.clear()
 
@@ -189,6 +209,7 @@ class EmbeddedLedger(Ledger):
             raise UnknownChannel(f"invalid channel name {name!r}")
         store = ChannelStore(channel_path(self.data_dir, name), synchronous=self._synchronous)
         ch = _Channel(name, store, BlockCutter(self.batch_size, self.batch_timeout_s))
+        ch.committer = concurrent.futures.ThreadPoolExecutor(1, f"ledger-{name}")
         self._channels[name] = ch
         return ch
 
@@ -254,8 +275,9 @@ class EmbeddedLedger(Ledger):
     ) -> CommitResult:
         self._require_running()
         ch = await self._channel(channel)
-        tx_id = tx_id or new_tx_id(self.msp_id)
-        if tx_id in ch.in_flight or ch.store.tx_status(tx_id) is not None:
+        if not tx_id:
+            tx_id = new_tx_id(self.msp_id)  # fresh: no need to look it up
+        elif tx_id in ch.in_flight or ch.store.tx_status(tx_id) is not None:
             raise DuplicateTxId(f"transaction {tx_id} already submitted on {channel}")
         stub, payload = await self._endorse(ch, contract_fn, args, tx_id)
         if not stub.rwset.writes:
@@ -278,16 +300,42 @@ class EmbeddedLedger(Ledger):
             ch.in_flight.discard(tx_id)
 
     def _commit(self, ch: _Channel, batch: list[_Envelope]) -> None:
+        """Hand a cut batch to the channel's committer thread; its submitters' futures are
+        resolved on the event loop when the block is written."""
         if not batch:
             return
-        try:
-            number, codes = ch.store.commit_block([e.tx for e in batch], self._wall_ns())
-        except Exception as exc:  # the block store failed: every tx of the batch fails
-            log.exception("block commit failed", extra={"channel": ch.name})
+        assert ch.committer is not None
+        job = ch.committer.submit(ch.store.commit_block, [e.tx for e in batch], self._wall_ns())
+        done = asyncio.wrap_future(job)
+        done.add_done_callback(lambda f: self._finish(ch, batch, f))
+        ch.last_commit = done
+
+    def _commit_now(self, ch: _Channel, batch: list[_Envelope]) -> None:
+        """Commit a batch before returning (after the blocks already handed over)."""
+        if not batch:
+            return
+        assert ch.committer is not None
+        job = ch.committer.submit(ch.store.commit_block, [e.tx for e in batch], self._wall_ns())
+        concurrent.futures.wait([job])
+        self._finish(ch, batch, job)
+
+    def _finish(
+        self,
+        ch: _Channel,
+        batch: list[_Envelope],
+        job: asyncio.Future[tuple[int, list[str]]]
+        | concurrent.futures.Future[tuple[int, list[str]]],
+    ) -> None:
+        exc: BaseException | None = (
+            LedgerUnavailable("block commit cancelled") if job.cancelled() else job.exception()
+        )
+        if exc is not None:  # the block store failed: every tx of the batch fails
+            log.error("block commit failed", exc_info=exc, extra={"channel": ch.name})
             for env in batch:
                 if not env.future.done():
                     env.future.set_exception(LedgerUnavailable(f"block commit failed: {exc}"))
             return
+        number, codes = job.result()
         ch.committed_txs += len(batch)
         metrics.BLOCKS.labels(ch.name).inc()
         metrics.BLOCK_TXS.labels(ch.name).observe(len(batch))
@@ -295,6 +343,12 @@ class EmbeddedLedger(Ledger):
             metrics.TX_STATUS.labels(ch.name, code).inc()
             if not env.future.done():
                 env.future.set_result(CommitResult(env.tx.tx_id, number, code, env.payload))
+
+    async def _settled(self, ch: _Channel) -> None:
+        """Wait until the blocks handed to the committer are written."""
+        if ch.last_commit is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(ch.last_commit)
 
     async def _timer(self, ch: _Channel) -> None:
         while True:
@@ -318,7 +372,7 @@ class EmbeddedLedger(Ledger):
         now = self._clock()
         for ch in self._channels.values():
             if ch.cutter.due(now):
-                self._commit(ch, ch.cutter.cut())
+                self._commit_now(ch, ch.cutter.cut())
                 cut += 1
         return cut
 
@@ -336,7 +390,9 @@ class EmbeddedLedger(Ledger):
 
     async def height(self, channel: str) -> int:
         self._require_running()
-        return (await self._existing(channel)).store.height
+        ch = await self._existing(channel)
+        await self._settled(ch)
+        return ch.store.height
 
     def store(self, channel: str) -> ChannelStore:
         """The open store of a channel (opened without genesis if it is only on disk)."""

@@ -186,3 +186,60 @@ async def test_tx_timestamps_come_from_the_injected_wall_clock(tmp_path: Path) -
         r = await ledger.submit(CH, FN, uplink_args(1))
     created = json.loads(r.payload)["record"]["created_at"]
     assert created.startswith("2026-01-01T00:00:00.00")
+
+
+async def test_a_failed_block_write_fails_its_transactions_only(tmp_path: Path) -> None:
+    """Blocks are written in the channel's committer thread; when writing one fails, its
+    submitters get LedgerUnavailable and the next block commits normally."""
+    async with EmbeddedLedger(tmp_path, batch_size=2, batch_timeout_s=0.01) as ledger:
+        assert (await ledger.submit(CH, FN, uplink_args(0))).ok
+        store = ledger.store(CH)
+        real = store.commit_block
+        calls = 0
+
+        def flaky(txs: object, ts: int) -> object:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise sqlite3.OperationalError("disk I/O error")
+            return real(txs, ts)  # type: ignore[arg-type]
+
+        store.commit_block = flaky  # type: ignore[method-assign]
+        res = await ledger.submit_batch(CH, [Invocation(FN, uplink_args(i)) for i in (1, 2)])
+        assert all(isinstance(r, errors.LedgerUnavailable) for r in res), res
+        res = await ledger.submit_batch(CH, [Invocation(FN, uplink_args(i)) for i in (1, 2)])
+        assert [(r.ok, r.block_number) for r in res] == [(True, 2), (True, 2)]  # type: ignore[union-attr]
+        assert await ledger.height(CH) == 3
+        assert ledger.verify_chain(CH) is None
+
+
+async def test_results_follow_block_order_and_height_waits_for_written_blocks(
+    tmp_path: Path,
+) -> None:
+    async with EmbeddedLedger(tmp_path, batch_size=3, batch_timeout_s=0.01) as ledger:
+        res = await ledger.submit_batch(CH, [Invocation(FN, uplink_args(i)) for i in range(10)])
+        numbers = [r.block_number for r in res]  # type: ignore[union-attr]
+        assert numbers == sorted(numbers) and numbers[0] == 1 and numbers[-1] == 4
+        assert await ledger.height(CH) == 5
+        tx_ids = {r.tx_id for r in res}  # type: ignore[union-attr]
+        assert len(tx_ids) == 10 and all(len(t) == 64 for t in tx_ids)
+
+
+async def test_create_response_is_the_canonical_json_of_the_stored_record(
+    tmp_path: Path,
+) -> None:
+    async with EmbeddedLedger(tmp_path, batch_timeout_s=0.01) as ledger:
+        r = await ledger.submit(CH, FN, uplink_args(7))
+        body = json.loads(r.payload)
+        assert body["status"] == "created"
+        assert r.payload.decode() == json.dumps(body, sort_keys=True, separators=(",", ":"))
+        stored = await ledger.evaluate(CH, "application:read", ["uplink", f"{DEV}/7"])
+        assert json.loads(stored) == body["record"]
+
+
+async def test_a_given_tx_id_already_stored_is_refused(tmp_path: Path) -> None:
+    async with EmbeddedLedger(tmp_path, batch_timeout_s=0.01) as ledger:
+        r = await ledger.submit(CH, FN, uplink_args(1), tx_id="t" * 64)
+        assert r.ok
+        with pytest.raises(errors.DuplicateTxId):
+            await ledger.submit(CH, FN, uplink_args(2), tx_id="t" * 64)
