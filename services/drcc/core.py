@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, cast
 
 from services.lorawan.errors import LoRaWANError
 from services.lorawan.region import Region, get_region
 
-from .der import f_cnt_distance
+from .der import F_CNT_BITS
 from .plugin import (
     GatewaySignal,
     LinkAdrDecision,
@@ -54,27 +55,92 @@ class UplinkInput:
     enabled_channels: tuple[int, ...] | None = None
 
 
+#: the state's JSON keys (``DeviceView`` fields other than the record cache)
+VIEW_KEYS = ("history", "channels", "tx_power_index", "pending", "policy", "policy_state")
+_F_CNT_MOD = 1 << F_CNT_BITS
+#: (region, dr, PHYPayload length) -> airtime entries kept before the memo starts over
+AIRTIME_CACHE_MAX = 4096
+_newest = attrgetter("time_s", "f_cnt")
+
+
 @dataclass(slots=True)
 class DeviceView:
+    """A device's state. ``history`` is kept in its JSON form (one dict per record, made once
+    when the record is added, never mutated afterwards); ``records`` is the same history as
+    :class:`UplinkRecord` objects, built from ``history`` on first use and then kept in step
+    with it (not persisted)."""
+
     history: list[dict[str, Any]] = field(default_factory=list)
     channels: list[int] | None = None
     tx_power_index: int = 0
     pending: dict[str, Any] | None = None
     policy: str = ""
     policy_state: dict[str, Any] = field(default_factory=dict)
+    records: list[UplinkRecord] | None = field(default=None, repr=False, compare=False)
+    #: ``records`` is known to be in counter order with the newest record (by time, then
+    #: counter) last: set by the first full sort in :meth:`add_record` (not persisted)
+    ordered: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> DeviceView:
         if not data:
             return cls()
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        known = {k: data[k] for k in VIEW_KEYS if k in data}
         return cls(**known)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The persisted state: new containers at the top (the view may change after this
+        returns, e.g. while a coalesced write waits), the record dicts shared (immutable)."""
+        return {
+            "history": list(self.history),
+            "channels": None if self.channels is None else list(self.channels),
+            "tx_power_index": self.tx_power_index,
+            "pending": None if self.pending is None else dict(self.pending),
+            "policy": self.policy,
+            "policy_state": dict(self.policy_state),
+        }
 
     def f_cnts(self) -> set[int]:
         return {int(r["f_cnt"]) for r in self.history}
+
+    def uplink_records(self) -> list[UplinkRecord]:
+        """``records``, built (and ``history`` normalised) on first use."""
+        if self.records is None:
+            self.records = [record_from_json(r) for r in self.history]
+            self.history = [record_to_json(r) for r in self.records]
+        return self.records
+
+    def add_record(self, rec: UplinkRecord, keep: int) -> None:
+        """Add ``rec`` in counter order (a late redelivery slots in place: records sorted by
+        their counter distance to the newest one, by time then counter) and keep the last
+        ``keep``. Only the new record is converted to JSON."""
+        records = self.uplink_records()
+        if self.ordered and records and _newest(rec) > _newest(records[-1]):
+            # the usual case: the newest record so far. The others keep their order (their
+            # distances to it all grow by the same step) unless the oldest one wraps around
+            last_f = records[-1].f_cnt
+            step = (rec.f_cnt - last_f) % _F_CNT_MOD
+            if (last_f - records[0].f_cnt) % _F_CNT_MOD + step < _F_CNT_MOD:
+                records.append(rec)
+                self.history.append(record_to_json(rec))
+                if len(records) > keep:
+                    del records[:-keep]
+                    del self.history[:-keep]
+                return
+        records.append(rec)
+        self.history.append(record_to_json(rec))
+        self.ordered = True  # the sort below leaves the newest record last
+        if len(records) > 1:
+            last_f = max(records, key=_newest).f_cnt
+            dist = [(last_f - r.f_cnt) % _F_CNT_MOD for r in records]
+            if dist != sorted(dist, reverse=True):
+                # stable sort on -distance, as the history always was
+                order = sorted(range(len(records)), key=lambda i: -dist[i])
+                self.records = records = [records[i] for i in order]
+                self.history = [self.history[i] for i in order]
+        if len(records) > keep:
+            del records[:-keep]
+            del self.history[:-keep]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +157,20 @@ class Outcome:
 
 
 def record_to_json(r: UplinkRecord) -> dict[str, Any]:
-    d = asdict(r)
-    d["gateways"] = [asdict(g) for g in r.gateways]
-    return d
+    """The record as JSON (what ``dataclasses.asdict`` gives, written out: it is ~10x faster)."""
+    return {
+        "time_s": r.time_s,
+        "f_cnt": r.f_cnt,
+        "dr": r.dr,
+        "tx_power_index": r.tx_power_index,
+        "freq_hz": r.freq_hz,
+        "gateway_count": r.gateway_count,
+        "max_snr_db": r.max_snr_db,
+        "max_rssi_dbm": r.max_rssi_dbm,
+        "gateways": [
+            {"gw_eui": g.gw_eui, "snr_db": g.snr_db, "rssi_dbm": g.rssi_dbm} for g in r.gateways
+        ],
+    }
 
 
 def record_from_json(d: Mapping[str, Any]) -> UplinkRecord:
@@ -109,6 +186,10 @@ class DrccCore:
         self.settings = settings
         self.usage = ChannelUsage(settings.usage_window_s, settings.usage_bins)
         self._policies: dict[str, RateControlPolicy] = {}
+        self._stateful: dict[str, bool] = {}
+        self._airtimes: dict[tuple[str, int, int], float] = {}
+        self._plans: dict[str, tuple[int, ...]] = {}
+        self._plans_hz: dict[str, tuple[float, ...]] = {}
 
     def policy(self, name: str) -> RateControlPolicy:
         name = canonical_name(name)
@@ -126,6 +207,8 @@ class DrccCore:
             else:
                 pol = FACTORIES[name]()
             self._policies[name] = pol
+            # a runtime-checkable Protocol's isinstance costs ~30 us: asked once per policy
+            self._stateful[name] = isinstance(pol, StatefulPolicy)
         return pol
 
     def resolve_policy(self, profile_policy: str | None) -> str:
@@ -134,21 +217,36 @@ class DrccCore:
             return self.settings.default_policy
         return name
 
+    def _airtime(self, region: Region, dr: int, phy_len: int) -> float:
+        """uplink_airtime_s, memoised (few distinct DR and length pairs)."""
+        key = (region.name, dr, phy_len)
+        air = self._airtimes.get(key)
+        if air is None:
+            try:
+                air = uplink_airtime_s(region, dr, phy_len)
+            except LoRaWANError:  # a DR the region does not define: no airtime to count
+                air = 0.0
+            if len(self._airtimes) >= AIRTIME_CACHE_MAX:
+                self._airtimes.clear()
+            self._airtimes[key] = air
+        return air
+
     def plan(self, region: Region) -> tuple[int, ...]:
-        return self.settings.channel_plan_hz(region.name)
+        plan = self._plans.get(region.name)
+        if plan is None:  # settings do not change: computed once per region
+            plan = self._plans[region.name] = self.settings.channel_plan_hz(region.name)
+            self._plans_hz[region.name] = tuple(float(f) for f in plan)
+        return plan
 
     def handle(self, view: DeviceView, up: UplinkInput, policy_name: str) -> Outcome:
         s = self.settings
         region = get_region(up.region or s.region)
         plan = self.plan(region)
-        if up.f_cnt in view.f_cnts():
+        if up.f_cnt in [r.f_cnt for r in view.uplink_records()]:
             return Outcome(view, duplicate=True)
         # global channel usage (every uplink, controlled or not)
         phy_len = up.size if up.size else s.default_payload_bytes + LORAWAN_OVERHEAD_BYTES
-        try:
-            air = uplink_airtime_s(region, up.dr, phy_len)
-        except LoRaWANError:  # a DR the region does not define: no airtime to count
-            air = 0.0
+        air = self._airtime(region, up.dr, phy_len)
         self.usage.add(up.time_s, float(up.freq_hz), up.dr, air)
 
         if up.tx_power_index is not None:
@@ -186,13 +284,8 @@ class DrccCore:
             gateways=signals,
         )
         # keep the history in counter order (a late redelivery slots in place)
-        hist = [record_from_json(r) for r in view.history]
-        hist.append(rec)
-        if len(hist) > 1:
-            last = max(hist, key=lambda r: (r.time_s, r.f_cnt))
-            hist.sort(key=lambda r: -f_cnt_distance(r.f_cnt, last.f_cnt))
-        hist = hist[-s.history_size :]
-        view.history = [record_to_json(r) for r in hist]
+        view.add_record(rec, s.history_size)
+        hist = view.uplink_records()
 
         name = canonical_name(policy_name)
         if view.policy != name:
@@ -202,9 +295,12 @@ class DrccCore:
         pol = self.policy(name)
         if pol.history_length == 0 and name == "static":
             return Outcome(view, skipped="static")
-        if isinstance(pol, StatefulPolicy):
-            pol.import_state(up.dev_eui, view.policy_state)
-        channels_hz = tuple(float(plan[i]) for i in view.channels if 0 <= i < len(plan))
+        stateful = cast(StatefulPolicy, pol) if self._stateful[name] else None
+        if stateful is not None:
+            stateful.import_state(up.dev_eui, view.policy_state)
+        plan_hz = self._plans_hz[region.name]
+        n_plan = len(plan)
+        channels_hz = tuple([plan_hz[i] for i in view.channels if 0 <= i < n_plan])
         n = max(pol.history_length, 1)
         request = PolicyRequest(
             dev_eui=up.dev_eui,
@@ -214,15 +310,15 @@ class DrccCore:
             nb_trans=up.nb_trans,
             channels_hz=channels_hz,
             history=tuple(hist[-n:]),
-            channel_load=self.usage.channel_load(up.time_s, (float(f) for f in plan)),
+            channel_load=self.usage.channel_load(up.time_s, plan_hz),
             now_s=up.time_s,
-            channel_plan_hz=tuple(float(f) for f in plan),
+            channel_plan_hz=plan_hz,
             dr_load=self.usage.dr_load(up.time_s, len(plan)),
         )
         decision = pol.decide(request)
-        if isinstance(pol, StatefulPolicy):
-            view.policy_state = pol.export_state(up.dev_eui)
-            pol.forget(up.dev_eui)  # the stored state is the only copy: memory stays bounded
+        if stateful is not None:
+            view.policy_state = stateful.export_state(up.dev_eui)
+            stateful.forget(up.dev_eui)  # the stored state is the only copy: memory stays bounded
         if decision is None:
             return Outcome(view, policy=name)
         index = {float(f): i for i, f in enumerate(plan)}

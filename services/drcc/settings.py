@@ -40,6 +40,13 @@ class DrccSettings(BaseSettings):
     usage_bins: int = Field(default=20, ge=1)
     default_payload_bytes: int = Field(default=20, ge=0, le=242)
     profile_cache_s: float = Field(default=60.0, ge=0)
+    #: coalesced state writes: a device's state is written after this many uplinks, or
+    #: ``state_write_s`` seconds after its oldest unwritten one, and always with a decision
+    #: (1: every uplink). A crash loses at most that much history (service.py explains)
+    state_write_every: int = Field(default=16, ge=1)
+    state_write_s: float = Field(default=30.0, gt=0)
+    #: devices whose state is kept in memory (least recently used ones are written and dropped)
+    state_cache_size: int = Field(default=5_000, ge=1)
     #: write each published decision to the network ledger (ledger.tx, kind "link_adr")
     ledger_enabled: bool = True
     #: zone the network-ledger records name (the network ledger is shared by every zone)

@@ -42,10 +42,11 @@ Per device, on each uplink (the first rule that applies decides):
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.lorawan.region import Region, get_region
@@ -115,6 +116,9 @@ class DeviceState:
         return cls(**known)
 
 
+_STATE_FIELDS = tuple(DeviceState.__dataclass_fields__)
+
+
 def power_offset(region: Region, index: int) -> float:
     return float(region.tx_power_offsets_db[index])
 
@@ -179,7 +183,12 @@ class DrccPolicy:
 
     def export_state(self, dev_eui: str) -> dict[str, Any]:
         st = self._states.get(dev_eui)
-        return {} if st is None else asdict(st)
+        if st is None:
+            return {}
+        # what asdict(st) gives, without its recursive walk (this runs on every uplink)
+        out = {name: getattr(st, name) for name in _STATE_FIELDS}
+        out["extra"] = copy.deepcopy(st.extra) if st.extra else {}
+        return out
 
     def import_state(self, dev_eui: str, state: Mapping[str, Any]) -> None:
         self._states[dev_eui] = DeviceState.from_dict(state)

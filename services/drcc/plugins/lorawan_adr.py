@@ -39,13 +39,24 @@ def nb_trans_for(loss_pct: float, current: int) -> int:
     return NB_TRANS_TABLE[row][col]
 
 
+#: id(region) -> (region, max_adr_dr): asked on every uplink, the region never changes
+_MAX_ADR_DR: dict[int, tuple[Region, int]] = {}
+
+
 def max_adr_dr(region: Region) -> int:
     """Highest data rate ADR may assign: the fastest LoRa DR every default channel allows
     (EU868: DR5, SF7/125 kHz)."""
+    hit = _MAX_ADR_DR.get(id(region))
+    if hit is not None and hit[0] is region:
+        return hit[1]
     chans = region.default_channels()
     if chans:
-        return min(c.max_dr for c in chans)
-    return max(d.index for d in region.data_rates if d.is_lora and d.uplink)
+        value = min(c.max_dr for c in chans)
+    else:
+        value = max(d.index for d in region.data_rates if d.is_lora and d.uplink)
+    if len(_MAX_ADR_DR) < 64:
+        _MAX_ADR_DR[id(region)] = (region, value)
+    return value
 
 
 def max_tx_power_index(region: Region) -> int:
@@ -104,6 +115,8 @@ class LoRaWanAdrPolicy:
         new_dr, new_pi = adr_steps(n_step, dr, request.tx_power_index, max_dr, max_pi)
         loss = packet_loss_pct(request.history[-p.history_length :])
         nb_trans = nb_trans_for(loss, request.nb_trans)
+        if (new_dr, new_pi, nb_trans) == (request.dr, request.tx_power_index, request.nb_trans):
+            return None  # same_settings (the channels are the request's): no reason to format
         decision = LinkAdrDecision(
             dr=new_dr,
             tx_power_index=new_pi,

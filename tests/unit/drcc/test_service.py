@@ -174,6 +174,7 @@ async def test_redelivery_is_ignored(storage: Storage) -> None:
         await rig.send(meta(1), meta(2), meta(2), meta(1))
         assert rig.service.counters.uplinks == 2
         assert rig.service.counters.duplicates == 2
+        await rig.service.stop()  # writes the states held in memory
         state = await storage.drcc.get_state(EUI64.from_hex(DRCC_DEV))
         assert state is not None
         assert [r["f_cnt"] for r in state.state["history"]] == [1, 2]
