@@ -26,6 +26,8 @@ from ..models import DeviceRow, DrccDecisionRow, DrccStateRow
 from ._base import Repo, eui_of, eui_str, fetch_page, integrity_as, scope_to_device_tenant
 
 _T = cast(Table, DrccStateRow.__table__)
+_D = cast(Table, DrccDecisionRow.__table__)
+_INSERT_DECISION = _D.insert()
 _GET_STATE = select(_T.c.policy, _T.c.state, _T.c.updated_at).where(
     _T.c.dev_eui == bindparam("k_dev_eui")
 )
@@ -134,6 +136,8 @@ class DrccRepo(Repo):
 
     async def record_decision(self, decision: DrccDecision) -> DrccDecision:
         key = eui_str(decision.dev_eui)
+        if self.batch_writer is not None:
+            return await self._record_decision_batched(key, decision)
         with integrity_as(AlreadyExists, f"decision {decision.id} exists"):
             async with self._sessions() as s, s.begin():
                 if await s.get(DeviceRow, key) is None:
@@ -152,6 +156,44 @@ class DrccRepo(Repo):
                 )
                 s.add(row)
         return _decision(row)
+
+    async def _record_decision_batched(self, key: str, decision: DrccDecision) -> DrccDecision:
+        """One insert on the SQLite batch writer's connection (see the module docstring)."""
+        created_at = decision.created_at or self._now()
+        params = {
+            "id": decision.id,
+            "dev_eui": key,
+            "policy": decision.policy,
+            "dr": decision.dr,
+            "tx_power_index": decision.tx_power_index,
+            "ch_mask": list(decision.ch_mask),
+            "nb_trans": decision.nb_trans,
+            "reason": decision.reason,
+            "details": dict(decision.details),
+            "created_at": created_at,
+        }
+
+        def insert(conn: BatchConn) -> None:
+            conn.execute(_INSERT_DECISION, [params])
+
+        try:
+            await self.batch_writer.run(insert)  # type: ignore[union-attr]
+        except IntegrityError as exc:
+            if "FOREIGN KEY" in str(exc.orig).upper():
+                raise NotFound(f"device {decision.dev_eui}") from exc
+            raise AlreadyExists(f"decision {decision.id} exists") from exc
+        return DrccDecision(
+            id=decision.id,
+            dev_eui=decision.dev_eui,
+            policy=decision.policy,
+            dr=decision.dr,
+            tx_power_index=decision.tx_power_index,
+            ch_mask=list(decision.ch_mask),
+            nb_trans=decision.nb_trans,
+            reason=decision.reason,
+            details=dict(decision.details),
+            created_at=created_at,
+        )
 
     async def list_decisions(
         self,

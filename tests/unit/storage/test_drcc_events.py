@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from services.lorawan.types import EUI64
-from services.storage import DrccDecision, DrccState, Event, NotFound, Storage
+from services.storage import AlreadyExists, DrccDecision, DrccState, Event, NotFound, Storage
 
 from .conftest import FakeClock, World
 
@@ -77,3 +77,17 @@ async def test_concurrent_state_saves_settle(storage: Storage, world: World) -> 
     )
     got = await storage.drcc.get_state(e)
     assert got is not None and got.state["i"] in range(5)
+
+
+async def test_decision_ids_are_unique_on_every_path(storage: Storage, world: World) -> None:
+    """The same decision twice is refused (a redelivered LinkADR decision is not logged
+    twice), on the SQLite batch writer's path as on the ORM path."""
+    decision = DrccDecision(
+        dev_eui=world.dev1.dev_eui, policy="drcc", dr=5, tx_power_index=0, ch_mask=[0], nb_trans=1
+    )
+    first = await storage.drcc.record_decision(decision)
+    assert first.id == decision.id and first.created_at is not None
+    with pytest.raises(AlreadyExists):
+        await storage.drcc.record_decision(decision)
+    page = await storage.drcc.list_decisions(world.dev1.dev_eui, tenant_id=None)
+    assert [d.id for d in page.items] == [decision.id]
