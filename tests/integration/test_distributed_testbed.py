@@ -648,17 +648,6 @@ async def test_poison_record_is_parked_on_the_dlq_and_the_partition_flows(
     assert parked[0].key == key
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known bug in the network server (measured 2026-11-22, 1 of 303 uplinks): killed "
-        "after it stored the session's new FCnt but before its ns.up was acknowledged, the "
-        "gw.up record is redelivered (the bus commits only finished records) and the other "
-        "instance sees the same FCnt again: ns.retransmission, which is not forwarded — the "
-        "uplink never reaches the application. Fix: publish ns.up before storing the session, "
-        "or forward a retransmission again (the app handler drops copies: idempotent)"
-    ),
-)
 async def test_kill_9_one_network_server_instance(testbed: Bed, net: Net) -> None:
     async def kill() -> None:
         await asyncio.to_thread(testbed.must, "kill", "network_server-1")
@@ -691,17 +680,6 @@ async def test_kill_and_restart_join_server_and_app_handler(
     assert lora_packet.decrypt_join_accept(down.phy_payload, APP_KEY)["mic_valid"] is True
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known bug in the network server (measured 2026-11-22, 33 of 142 uplinks lost): while "
-        "PostgreSQL is down the dedup groups of one device are retried independently, so a "
-        "later frame's group finishes first and the earlier frames then fail the FCnt check "
-        "(ns.uplink.f_cnt_replay 'FCnt 10 not greater than last 27'). The gw.up records are "
-        "no longer committed before their group is handled; what is missing is handling one "
-        "device's groups in FCnt order"
-    ),
-)
 async def test_restart_postgresql(testbed: Bed, net: Net) -> None:
     async def restart() -> None:
         await asyncio.to_thread(testbed.engine, "postgres", "stop")
