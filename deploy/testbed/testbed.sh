@@ -93,6 +93,8 @@ start_proc() {
   [[ -n "${TESTBED_EXTRA_ENV:-}" ]] && envs+=(${TESTBED_EXTRA_ENV})
   hl_log "starting $proc (hyperlora service $svc)"
   rm -f "$pidfile"
+  # the log is appended across restarts: ready() reads only what this start writes
+  stat -c %s "$LOGS/$proc.log" 2>/dev/null >"$PIDS/$proc.logstart" || echo 0 >"$PIDS/$proc.logstart"
   # shellcheck disable=SC2016  # $$ and $1 belong to the inner shell
   (cd "$HL_ROOT" && exec setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
     env "${envs[@]}" "$PY" -m services.cli.service "$svc") </dev/null >>"$LOGS/$proc.log" 2>&1 &
@@ -106,14 +108,18 @@ start_proc() {
 # ready PROC: its log says it started (consumers: a partition assignment), process alive.
 # (`hyperlora service` keeps those records at any HYPERLORA_LOG_LEVEL.)
 ready() {
-  local proc="$1" svc log="$LOGS/$1.log"
+  local proc="$1" svc log="$LOGS/$1.log" from
   svc="$(service_of "$proc")"
   hl_pid_alive "$PIDS/$proc.pid" || return 2
+  from="$(cat "$PIDS/$proc.logstart" 2>/dev/null || echo 0)"
   case "$svc" in
-    api) hl_port_open 127.0.0.1 "$API_PORT" && grep -q "bus.kafka.assigned" "$log" ;;
-    *) grep -q "bus.kafka.assigned" "$log" 2>/dev/null ;;
+    api) hl_port_open 127.0.0.1 "$API_PORT" && grep -q "bus.kafka.assigned" < <(since "$log" "$from") ;;
+    *) grep -q "bus.kafka.assigned" < <(since "$log" "$from") ;;
   esac
 }
+
+# since LOG BYTES: the part of LOG written after its first BYTES bytes
+since() { tail -c "+$(($2 + 1))" "$1" 2>/dev/null; }
 
 wait_ready() {
   local proc="$1" i rc
