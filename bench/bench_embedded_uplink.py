@@ -39,7 +39,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,8 @@ class PhaseResult:
     throughput: float  # delivered / (last event - first send)
     steady_rate: float  # events per second while the sender was sending (after 1 s)
     latencies_ms: list[float]
+    # (seconds since the phase's first datagram, latency ms) per delivered uplink, for --plot
+    samples: list[tuple[float, float]] = field(default_factory=list)
 
 
 class Collector:
@@ -276,6 +278,11 @@ async def run_phase(
         throughput=len(times) / span if times else 0.0,
         steady_rate=len(steady) / steady_span if steady_span > 0 else 0.0,
         latencies_ms=latencies,
+        samples=[
+            ((t - first_send) / 1e9, (arrived[(i, f)] - t) / 1e6)
+            for i, f, t in sent
+            if (i, f) in arrived
+        ],
     )
 
 
@@ -502,6 +509,53 @@ async def main(args: argparse.Namespace) -> None:
         f"({sustained.throughput:,.0f}/s); p99 <= 50 ms at {args.latency_rate:,.0f}/s: "
         f"{'met' if target_l else 'NOT met'} ({pct(latency.latencies_ms, 99):.1f} ms)"
     )
+    if args.plot:
+        plot(
+            [sustained, latency],
+            args.plot,
+            f"embedded platform, {args.devices:,} devices, {machine()}",
+        )
+
+
+def plot(phases: list[PhaseResult], path: str, title: str) -> None:
+    """Latency over time (every uplink, and p50/p99 per second) and delivered uplinks per
+    second, one column per phase."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(phases), figsize=(6 * len(phases), 7), squeeze=False)
+    for col, r in enumerate(phases):
+        top, bottom = axes[0][col], axes[1][col]
+        xs = [x for x, _ in r.samples]
+        ys = [max(y, 0.01) for _, y in r.samples]
+        top.scatter(xs, ys, s=2, alpha=0.3, color="tab:blue", label="one uplink")
+        by_second: dict[int, list[float]] = {}
+        for x, y in r.samples:
+            by_second.setdefault(int(x), []).append(y)
+        seconds = sorted(by_second)
+        top.plot(seconds, [pct(by_second[t], 50) for t in seconds], color="black", label="p50")
+        top.plot(seconds, [pct(by_second[t], 99) for t in seconds], color="red", label="p99")
+        top.set_yscale("log")
+        top.set_ylabel("latency, datagram in -> event out (ms)")
+        top.set_title(f"{r.name}: {r.offered_rate:,.0f}/s offered")
+        top.legend(loc="upper left")
+        arrivals = sorted(x + y / 1000 for x, y in r.samples)
+        counts: dict[int, int] = {}
+        for a in arrivals:
+            counts[int(a)] = counts.get(int(a), 0) + 1
+        ticks = list(range(0, int(arrivals[-1]) + 1)) if arrivals else []
+        bottom.bar(ticks, [counts.get(t, 0) for t in ticks], width=0.9, color="tab:green")
+        bottom.axhline(r.offered_rate, color="grey", linestyle="--", label="offered")
+        bottom.set_xlabel("seconds since the phase's first datagram")
+        bottom.set_ylabel("uplink events per second")
+        bottom.legend(loc="upper right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"plot written to {path}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -532,6 +586,7 @@ def parse_args() -> argparse.Namespace:
         default="",
         help="attribution run: comma-separated consumers left out (drcc, ledger); labelled",
     )
+    p.add_argument("--plot", default=None, help="PNG: latency and throughput over time")
     p.add_argument("--quick", action="store_true", help="small smoke run")
     args = p.parse_args()
     if args.quick:
