@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable, Iterator
@@ -44,6 +45,17 @@ def signals_set(stop: asyncio.Event, install: bool = True) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def freeze_startup_heap() -> None:
+    """Move everything alive after start-up (modules, region tables, compiled schemas, models,
+    warmed caches) out of the cyclic garbage collector's sight. Otherwise every full
+    collection scans them all again: on the embedded benchmark that was a 100-116 ms pause of
+    the event loop every few seconds, the whole p99 at 400 uplinks/s. Reference counting
+    still frees frozen objects; only cyclic garbage among them would stay (start-up objects
+    live as long as the process anyway)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def run_bus_service(
     name: str,
     build: Callable[[Bus, Storage], BusService],
@@ -70,6 +82,7 @@ async def run_bus_service(
             service = build(bus, storage)
             await service.start()
             await bus.start()
+            freeze_startup_heap()
             log.info("%s.started %s", name, started_message)
             try:
                 await stop.wait()

@@ -54,6 +54,7 @@ from services.lorawan.types import EUI64
 from services.migration import MigrationService, MigrationSettings, RoutingTable, WriterStatsSource
 from services.network_server.service import NetworkServerService
 from services.network_server.settings import NetworkServerSettings
+from services.process import freeze_startup_heap
 from services.storage import Storage, StorageError, open_storage
 
 from .admin_key import FirstAdminKey, ensure_first_admin_key
@@ -188,6 +189,7 @@ class EmbeddedPlatform:
         udp_host, udp_port = self.gateway_bridge.address
         http_port = self.api.bound_port or s.api.port
         self.endpoints = Endpoints(udp_host, udp_port, s.api.host, http_port)
+        freeze_startup_heap()
         self._state = "running"
         log.info(
             "platform.started udp=%s:%d http=%s:%d net_id=%s region=%s data_dir=%s mqtt=%s "
