@@ -9,6 +9,7 @@ with the embedded benchmark), the plain connection ~0.1 ms on the loop. Same row
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any, cast
@@ -79,6 +80,22 @@ def _decision(row: DrccDecisionRow) -> DrccDecision:
     )
 
 
+def _decision_values(decision: DrccDecision, key: str, now: datetime) -> dict[str, Any]:
+    """The columns of a decision's row (``created_at`` defaults to ``now``)."""
+    return {
+        "id": decision.id,
+        "dev_eui": key,
+        "policy": decision.policy,
+        "dr": decision.dr,
+        "tx_power_index": decision.tx_power_index,
+        "ch_mask": list(decision.ch_mask),
+        "nb_trans": decision.nb_trans,
+        "reason": decision.reason,
+        "details": dict(decision.details),
+        "created_at": decision.created_at or now,
+    }
+
+
 class DrccRepo(Repo):
     async def get_state(self, dev_eui: EUI64) -> DrccState | None:
         if self.batch_writer is not None:
@@ -142,36 +159,13 @@ class DrccRepo(Repo):
             async with self._sessions() as s, s.begin():
                 if await s.get(DeviceRow, key) is None:
                     raise NotFound(f"device {decision.dev_eui}")
-                row = DrccDecisionRow(
-                    id=decision.id,
-                    dev_eui=key,
-                    policy=decision.policy,
-                    dr=decision.dr,
-                    tx_power_index=decision.tx_power_index,
-                    ch_mask=list(decision.ch_mask),
-                    nb_trans=decision.nb_trans,
-                    reason=decision.reason,
-                    details=dict(decision.details),
-                    created_at=decision.created_at or self._now(),
-                )
+                row = DrccDecisionRow(**_decision_values(decision, key, self._now()))
                 s.add(row)
         return _decision(row)
 
     async def _record_decision_batched(self, key: str, decision: DrccDecision) -> DrccDecision:
         """One insert on the SQLite batch writer's connection (see the module docstring)."""
-        created_at = decision.created_at or self._now()
-        params = {
-            "id": decision.id,
-            "dev_eui": key,
-            "policy": decision.policy,
-            "dr": decision.dr,
-            "tx_power_index": decision.tx_power_index,
-            "ch_mask": list(decision.ch_mask),
-            "nb_trans": decision.nb_trans,
-            "reason": decision.reason,
-            "details": dict(decision.details),
-            "created_at": created_at,
-        }
+        params = _decision_values(decision, key, self._now())
 
         def insert(conn: BatchConn) -> None:
             conn.execute(_INSERT_DECISION, [params])
@@ -182,17 +176,11 @@ class DrccRepo(Repo):
             if "FOREIGN KEY" in str(exc.orig).upper():
                 raise NotFound(f"device {decision.dev_eui}") from exc
             raise AlreadyExists(f"decision {decision.id} exists") from exc
-        return DrccDecision(
-            id=decision.id,
-            dev_eui=decision.dev_eui,
-            policy=decision.policy,
-            dr=decision.dr,
-            tx_power_index=decision.tx_power_index,
-            ch_mask=list(decision.ch_mask),
-            nb_trans=decision.nb_trans,
-            reason=decision.reason,
-            details=dict(decision.details),
-            created_at=created_at,
+        return dataclasses.replace(
+            decision,
+            ch_mask=list(params["ch_mask"]),
+            details=dict(params["details"]),
+            created_at=params["created_at"],
         )
 
     async def list_decisions(
