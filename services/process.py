@@ -8,11 +8,8 @@ closes. A Prometheus endpoint on 127.0.0.1 is started when a metrics port is giv
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import logging
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Protocol
 
 from prometheus_client import start_http_server
@@ -20,40 +17,13 @@ from prometheus_client import start_http_server
 from services.bus import Bus
 from services.bus.factory import make_bus
 from services.bus.settings import BusSettings
+from services.lifecycle import freeze_startup_heap, signals_set
 from services.storage import Storage, StorageSettings, open_storage
 
 
 class BusService(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-
-
-@contextlib.contextmanager
-def signals_set(stop: asyncio.Event, install: bool = True) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` while inside (where the loop supports signal handlers)."""
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    if install:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-                handled.append(sig)
-    try:
-        yield
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-
-
-def freeze_startup_heap() -> None:
-    """Move everything alive after start-up (modules, region tables, compiled schemas, models,
-    warmed caches) out of the cyclic garbage collector's sight. Otherwise every full
-    collection scans them all again: on the embedded benchmark that was a 100-116 ms pause of
-    the event loop every few seconds, the whole p99 at 400 uplinks/s. Reference counting
-    still frees frozen objects; only cyclic garbage among them would stay (start-up objects
-    live as long as the process anyway)."""
-    gc.collect()
-    gc.freeze()
 
 
 async def run_bus_service(

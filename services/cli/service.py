@@ -20,7 +20,6 @@ semantics) — run two ``hyperlora service network_server`` for a redundant netw
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import socket
@@ -31,6 +30,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+
+from services.lifecycle import signals_set
 
 log = logging.getLogger("hyperlora.service")
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -235,27 +236,17 @@ RUNNERS: dict[ServiceName, Runner] = {
 
 async def _main(name: ServiceName, metrics_port: int | None) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
 
     def on_signal(sig: signal.Signals) -> None:
         log.info("service.signal service=%s signal=%s", name.value, sig.name)
-        stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, on_signal, sig)
-            handled.append(sig)
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
+    with signals_set(stop, on_signal=on_signal):
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
-    log.info("service.starting service=%s metrics_port=%s", name.value, metrics_port)
-    try:
+            start_http_server(metrics_port, addr="127.0.0.1")
+        log.info("service.starting service=%s metrics_port=%s", name.value, metrics_port)
         await RUNNERS[name](stop)
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
     log.info("service.stopped service=%s", name.value)
 
 

@@ -22,7 +22,6 @@ the storage closes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -49,12 +48,12 @@ from services.ledger.base import Ledger
 from services.ledger.factory import make_ledger, make_writer
 from services.ledger.settings import LedgerSettings
 from services.ledger.writer import LedgerWriter
+from services.lifecycle import freeze_startup_heap, signals_set
 from services.lorawan.errors import LoRaWANError
 from services.lorawan.types import EUI64
 from services.migration import MigrationService, MigrationSettings, RoutingTable, WriterStatsSource
 from services.network_server.service import NetworkServerService
 from services.network_server.settings import NetworkServerSettings
-from services.process import freeze_startup_heap
 from services.storage import Storage, StorageError, open_storage
 
 from .admin_key import FirstAdminKey, ensure_first_admin_key
@@ -272,20 +271,12 @@ class EmbeddedPlatform:
     ) -> None:
         """Start, serve until ``stop`` is set or SIGINT/SIGTERM arrives, then stop."""
         stop = stop or asyncio.Event()
-        loop = asyncio.get_running_loop()
-        handled: list[signal.Signals] = []
-        if install_signal_handlers:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(sig, _on_signal, sig, stop)
-                    handled.append(sig)
-        try:
-            await self.start()
-            await stop.wait()
-        finally:
-            await self.stop()
-            for sig in handled:
-                loop.remove_signal_handler(sig)
+        with signals_set(stop, install_signal_handlers, on_signal=_on_signal):
+            try:
+                await self.start()
+                await stop.wait()
+            finally:
+                await self.stop()
 
     async def __aenter__(self) -> EmbeddedPlatform:
         await self.start()
@@ -328,9 +319,8 @@ class EmbeddedPlatform:
             log.warning("platform.gateway_stats_failed gw_eui=%s error=%s", msg.gw_eui, exc)
 
 
-def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+def _on_signal(sig: signal.Signals) -> None:
     log.info("platform.signal signal=%s", sig.name)
-    stop.set()
 
 
 async def _step(name: str, aw: Any) -> None:
