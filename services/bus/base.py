@@ -6,9 +6,10 @@ Semantics (both adapters):
   of one key are delivered in publish order. Publishing may wait (backpressure).
 * ``subscribe(topic, group, handler, concurrency)`` — register before ``start()``. Consumer
   groups: each record is handled by exactly one subscriber of a group; every group gets every
-  record. Partitions are shared out between the subscribers of a group; one partition is
-  handled by one task at a time (per-key order), ``concurrency`` partitions of a subscriber in
-  parallel.
+  record. Partitions are shared out between the subscribers of a group; records of one key
+  are handled one at a time, in order. The in-process bus handles one record of a partition
+  at a time; the Kafka adapter handles up to ``key_parallelism`` records of different keys of
+  a partition at once. ``concurrency`` partitions of a subscriber run in parallel.
 * at-least-once: a handler that raises is retried (``RetryPolicy``: bounded, exponential
   backoff), then the record is parked on ``<topic>.dlq`` as a DeadLetter with the error, and
   the partition moves on. A handler may raise PermanentFailure to skip the retries. Records

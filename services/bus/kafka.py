@@ -11,8 +11,11 @@
   enqueued and the acknowledgement joins the record's completion; otherwise it returns once
   the broker acknowledged the record. The record key is the UTF-8 key, partitioned by
   aiokafka's murmur2 partitioner (the same as services.bus.keys.partition_for);
-* consume: a fetch loop hands records to one worker per assigned partition (per-partition
-  order; at most ``concurrency`` partitions of a subscription run at once). A partition whose
+* consume: a fetch loop hands records to one worker per assigned partition. With
+  ``key_parallelism`` 1 the worker handles its records one at a time; above 1 it starts up to
+  that many records at once, each after the handler of the previous record with the same key
+  returned (per-key order; records of other keys sharing the partition go ahead). At most
+  ``concurrency`` x ``key_parallelism`` handlers of a subscription run at once. A partition whose
   backlog passes ``max_poll_records`` is paused until its worker catches up (backpressure).
   A handler may return a completion (services.bus.base): the worker takes the next record at
   once and the record is finished when its completion is (one that raises parks the record
@@ -181,18 +184,23 @@ class _PartitionWorker:
     busy: bool = False
     idle: asyncio.Event = field(default_factory=asyncio.Event)  # no handler running
     taken_next: int | None = None  # offset after the last record taken (handler returned)
+    first_taken: int | None = None  # offset of the first record taken (nothing to commit yet)
     committed_next: int | None = None
     revoked: bool = False
     # records taken whose completion has not finished, by offset (ascending: taken in order)
     pending: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # ``pending`` is empty
     room: asyncio.Event = field(default_factory=asyncio.Event)  # ``pending`` below its cap
+    # key parallelism: handlers running in this partition, and per key the future that the
+    # key's last record's handler returned (the next record of that key starts after it)
+    handlers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    last_of_key: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     def committable(self) -> int | None:
         """The offset to commit: the lowest unfinished record, else the one after the last
-        taken (every record below it is finished)."""
+        taken (every record below it is finished); None while nothing was finished."""
         for offset in self.pending:
-            return offset
+            return None if offset == self.first_taken else offset
         return self.taken_next
 
 
@@ -230,6 +238,7 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._stopping = False
         self._high = self._settings.kafka.max_poll_records
         self._max_pending = self._settings.kafka.max_pending_completions
+        self._key_parallelism = self._settings.kafka.key_parallelism
 
     @property
     def group(self) -> str:
@@ -240,7 +249,8 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         if sub.topic in self._subs:
             return False
         self._subs[sub.topic] = sub
-        self._semaphores[sub.topic] = asyncio.Semaphore(sub.concurrency)
+        # ``concurrency`` partitions at once, each with up to key_parallelism handlers
+        self._semaphores[sub.topic] = asyncio.Semaphore(sub.concurrency * self._key_parallelism)
         return True
 
     async def start(self) -> None:
@@ -338,6 +348,7 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         w = self._workers.get(tp)
         if w is None:
             w = self._workers[tp] = _PartitionWorker(tp)
+            w.handlers = asyncio.Semaphore(self._key_parallelism)
             w.idle.set()
             w.settled.set()
             w.room.set()
@@ -370,35 +381,110 @@ class _GroupConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 w.wakeup.clear()
                 await w.wakeup.wait()
                 continue
-            msg = w.backlog.popleft()
-            w.busy = True
-            w.idle.clear()
-            try:
-                record = to_record(msg)
-                deliveries = _Deliveries()
-                token = _DELIVERIES.set(deliveries)
-                try:
-                    async with self._semaphores[w.tp.topic]:
-                        dead, completion = await deliver_deferred(
-                            record, self._subs[w.tp.topic], self._bus.retry, self._bus.counters
-                        )
-                finally:
-                    _DELIVERIES.reset(token)
-                if dead is not None and not is_dlq(record.topic):
-                    await self._bus.publish_dead_letter(dead)
-                if completion is not None or deliveries.futures:
-                    self._track(w, record, _all_done(completion, deliveries))
-                else:
-                    deliveries.open = False
-                w.taken_next = msg.offset + 1
-            finally:
-                w.busy = False
-                w.idle.set()
+            if self._key_parallelism > 1:
+                await self._start_keyed(w)
+            else:
+                await self._handle_in_turn(w)
             if len(w.backlog) < self._high // 2 and w.tp in self._consumer.paused():
                 self._consumer.resume(w.tp)
             if len(w.pending) >= self._max_pending:  # backpressure: too much unfinished
                 w.room.clear()
                 await w.room.wait()
+
+    async def _handle_in_turn(self, w: _PartitionWorker) -> None:
+        """key_parallelism 1: the partition's next record, handled in this task."""
+        msg = w.backlog.popleft()
+        w.busy = True
+        w.idle.clear()
+        try:
+            record = to_record(msg)
+            dead, completion, deliveries = await self._deliver(w, record)
+            if dead is not None and not is_dlq(record.topic):
+                await self._bus.publish_dead_letter(dead)
+            if completion is not None or deliveries.futures:
+                self._track(w, record, _all_done(completion, deliveries))
+            else:
+                deliveries.open = False
+            w.taken_next = msg.offset + 1
+        finally:
+            w.busy = False
+            w.idle.set()
+
+    async def _deliver(
+        self, w: _PartitionWorker, record: Record
+    ) -> tuple[DeadLetter | None, Completion | None, _Deliveries]:
+        deliveries = _Deliveries()
+        token = _DELIVERIES.set(deliveries)
+        try:
+            async with self._semaphores[w.tp.topic]:
+                dead, completion = await deliver_deferred(
+                    record, self._subs[w.tp.topic], self._bus.retry, self._bus.counters
+                )
+        finally:
+            _DELIVERIES.reset(token)
+        return dead, completion, deliveries
+
+    async def _start_keyed(self, w: _PartitionWorker) -> None:
+        """key_parallelism > 1: start the partition's next record in a task of its own once
+        a handler slot is free; it waits for the handler of the previous record with its key
+        (per-key order), so records of different keys are handled side by side. The record
+        is pending (uncommitted) from its start until its handler and completion finished:
+        the committed offset stays the lowest unfinished one."""
+        await w.handlers.acquire()
+        if w.revoked or not w.backlog:
+            w.handlers.release()
+            return
+        msg = w.backlog.popleft()
+        if w.first_taken is None:
+            w.first_taken = msg.offset
+        record = to_record(msg)
+        handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        before = w.last_of_key.get(record.key)
+        w.last_of_key[record.key] = handled
+        w.pending[record.offset] = asyncio.create_task(
+            self._handle_keyed(w, record, before, handled),
+            name=f"kafka-record:{w.tp}:{record.offset}",
+        )
+        w.settled.clear()
+        w.taken_next = msg.offset + 1
+
+    async def _handle_keyed(
+        self,
+        w: _PartitionWorker,
+        record: Record,
+        before: asyncio.Future[None] | None,
+        handled: asyncio.Future[None],
+    ) -> None:
+        try:
+            try:
+                if before is not None and not before.done():
+                    await asyncio.shield(before)
+                dead, completion, deliveries = await self._deliver(w, record)
+            finally:
+                w.handlers.release()
+                if not handled.done():
+                    handled.set_result(None)
+                if w.last_of_key.get(record.key) is handled:
+                    del w.last_of_key[record.key]
+            if dead is not None and not is_dlq(record.topic):
+                await self._bus.publish_dead_letter(dead)
+            if completion is not None or deliveries.futures:
+                dead = await settle(
+                    record,
+                    self._subs[w.tp.topic],
+                    _all_done(completion, deliveries),
+                    self._bus.counters,
+                )
+                if dead is not None and not is_dlq(record.topic):
+                    await self._bus.publish_dead_letter(dead)
+            else:
+                deliveries.open = False
+        finally:
+            w.pending.pop(record.offset, None)
+            if not w.pending:
+                w.settled.set()
+            if len(w.pending) < self._max_pending:
+                w.room.set()
 
     def _track(self, w: _PartitionWorker, record: Record, completion: Completion) -> None:
         w.pending[record.offset] = asyncio.create_task(

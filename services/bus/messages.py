@@ -212,6 +212,10 @@ class GatewayDownlink(BaseMessage):
     context: B64Bytes = b""
     dev_eui: EUIHex | None = None  # for logs and tx-ack routing
     created_at: UtcDatetime = Field(default_factory=utc_now)
+    # the network server's retry context (opaque, versioned by its producer): the bridge keeps
+    # it with the PULL_RESP token and echoes it on gw.tx_ack, so any network-server instance
+    # can finish the downlink (RX2 retry, ns.tx_ack). Empty from producers that have none.
+    retry: B64Bytes = b""
 
 
 class GatewayTxAck(BaseMessage):
@@ -221,6 +225,7 @@ class GatewayTxAck(BaseMessage):
     gw_eui: EUIHex
     error: str | None = None  # "TOO_LATE", "TOO_EARLY", "COLLISION_PACKET", "TX_FREQ", ...
     received_at: UtcDatetime = Field(default_factory=utc_now)
+    retry: B64Bytes = b""  # GatewayDownlink.retry of that downlink, echoed unchanged
 
 
 class GatewayStats(BaseMessage):

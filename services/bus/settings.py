@@ -38,6 +38,11 @@ class KafkaSettings(BaseModel):
     # records of one partition taken but not finished (completions pending) before the
     # partition worker waits for some to finish
     max_pending_completions: int = Field(default=1000, ge=1)
+    # records of one partition handled at once when their keys differ (records of one key
+    # are always handled in order, one after the other). 1: the partition's records one at
+    # a time. Above 1, a handler that awaits storage (a group commit) no longer caps a
+    # partition at one record per round trip.
+    key_parallelism: int = Field(default=16, ge=1)
     lag_interval_s: float = Field(default=5.0, gt=0)
 
 

@@ -244,12 +244,14 @@ def downlink_to_txpk(msg: GatewayDownlink) -> TxPk:
 
 
 def tx_ack_to_message(
-    ack: TxAck, gw_eui: EUI64, downlink_id: str, received_at: datetime
+    ack: TxAck, gw_eui: EUI64, downlink_id: str, received_at: datetime, retry: bytes = b""
 ) -> GatewayTxAck:
-    """A TX_ACK as gw.tx_ack: ``error`` None when the gateway programmed the downlink."""
+    """A TX_ACK as gw.tx_ack: ``error`` None when the gateway programmed the downlink;
+    ``retry`` is the downlink's retry context, echoed unchanged."""
     return GatewayTxAck(
         downlink_id=downlink_id,
         gw_eui=gw_eui.value.hex().upper(),
         error=None if ack.ok else ack.error.value,
         received_at=received_at,
+        retry=retry,
     )

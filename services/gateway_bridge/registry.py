@@ -102,6 +102,7 @@ class PendingDownlink:
     downlink_id: str
     sent_at: float
     dev_eui: str | None = None
+    retry: bytes = b""  # the network server's retry context, echoed on gw.tx_ack
 
 
 @dataclass(slots=True)
@@ -126,7 +127,12 @@ class DownlinkTracker:
         return downlink_id in self._sent
 
     def issue(
-        self, gw_eui: EUI64, downlink_id: str, now: float, dev_eui: str | None = None
+        self,
+        gw_eui: EUI64,
+        downlink_id: str,
+        now: float,
+        dev_eui: str | None = None,
+        retry: bytes = b"",
     ) -> PendingDownlink:
         for _ in range(0x10000):
             token = self.token_source() & 0xFFFF
@@ -137,7 +143,7 @@ class DownlinkTracker:
                 (p for p in self._pending.values() if p.gw_eui == gw_eui),
                 key=lambda p: p.sent_at,
             ).token
-        pending = PendingDownlink(gw_eui, token, downlink_id, now, dev_eui)
+        pending = PendingDownlink(gw_eui, token, downlink_id, now, dev_eui, retry)
         self._pending[(gw_eui, token)] = pending
         self._sent[downlink_id] = None
         while len(self._sent) > self.remember_sent:

@@ -7,18 +7,21 @@ the bus on the other side.
   acknowledged (its uplinks are counted as dropped, reason ``queue_full``);
 * PULL_DATA -> PULL_ACK, and the gateway's address is kept for PULL_RESP;
 * gw.down -> PULL_RESP to that address with a fresh token, tracked until its TX_ACK;
-* TX_ACK -> gw.tx_ack for the downlink with the same token (gateways speaking protocol
-  version 1 send no TX_ACK: their downlinks are acknowledged as sent at once);
+* TX_ACK -> gw.tx_ack for the downlink with the same token, carrying the downlink's retry
+  context back unchanged (gateways speaking protocol version 1 send no TX_ACK: their
+  downlinks are acknowledged as sent at once);
 * a datagram that does not decode is logged with the peer address and counted; the server
   keeps serving.
 
 Datagrams are handled synchronously (decode, translate, acknowledge) and the bus messages go
 through one bounded buffer to a publisher task, so a slow bus never delays an acknowledgement
-and the publish order is the arrival order. A failed publish is retried with backoff
-(``publish_attempts``; the buffer keeps filling meanwhile, and once it is full datagrams are no
-longer acknowledged); a message still unpublished after the last attempt is dropped and
-counted (``uplinks_dropped{reason="publish_failed"}`` for gw.up), as are messages still
-buffered when the bridge stops after its drain timeout (reason ``stopped``).
+and the publish order is the arrival order; up to ``publish_in_flight`` publishes await their
+acknowledgement at once (the bound of the buffer counts them). A failed publish is retried
+with backoff (``publish_attempts``; the buffer keeps filling meanwhile, and once it is full
+datagrams are no longer acknowledged); a message still unpublished after the last attempt is
+dropped and counted (``uplinks_dropped{reason="publish_failed"}`` for gw.up), as are messages
+still buffered or being published when the bridge stops after its drain timeout (reason
+``stopped``).
 """
 
 from __future__ import annotations
@@ -124,7 +127,8 @@ class GatewayBridge:
         self._transport: asyncio.DatagramTransport | None = None
         self._queue: asyncio.Queue[tuple[str, str, BaseMessage]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._publishing: tuple[str, str] | None = None  # the message being published
+        # publishes under way (at most settings.publish_in_flight), each a (topic, key)
+        self._in_flight: dict[asyncio.Task[None], tuple[str, str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -169,15 +173,16 @@ class GatewayBridge:
         if self._queue is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue.join(), timeout=drain_timeout_s)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._in_flight]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self._publishing is not None:  # cancelled while retrying
-            self._count_unpublished(*self._publishing, "stopped", None)
-            self._publishing = None
+        for topic, key in self._in_flight.values():  # cancelled while publishing or retrying
+            self._count_unpublished(topic, key, "stopped", None)
+        self._in_flight.clear()
         if self._queue is not None:  # what the drain timeout left: lost, counted
             while not self._queue.empty():
                 topic, key, _ = self._queue.get_nowait()
@@ -329,8 +334,9 @@ class GatewayBridge:
         self.counters.add(f"uplinks_dropped.{reason}")
 
     def _has_room(self, n: int) -> bool:
+        """Room for ``n`` more messages: the buffer bound counts those being published."""
         queue = self._queue
-        return queue is not None and queue.maxsize - queue.qsize() >= n
+        return queue is not None and queue.maxsize - queue.qsize() - len(self._in_flight) >= n
 
     def _on_pull_data(self, packet: PullData, addr: Address) -> None:
         admitted = self._admit(packet.gw_eui, addr, "PULL_DATA")
@@ -363,7 +369,9 @@ class GatewayBridge:
                 extra={"gw_eui": gw_hex},
             )  # fmt: skip
             return
-        message = tx_ack_to_message(packet, gw_eui, pending.downlink_id, self._clock())
+        message = tx_ack_to_message(
+            packet, gw_eui, pending.downlink_id, self._clock(), pending.retry
+        )
         error = packet.error.value
         metrics.TX_ACKS.labels(error).inc()
         self.counters.add(f"tx_acks.{error}")
@@ -402,7 +410,9 @@ class GatewayBridge:
             await self._downlink_failed(msg, "no_route", ERROR_NO_ROUTE, exc)
             return
         assert state.pull_addr is not None  # downlink_route guarantees it
-        pending = self.tracker.issue(gw_eui, msg.downlink_id, self._monotonic(), msg.dev_eui)
+        pending = self.tracker.issue(
+            gw_eui, msg.downlink_id, self._monotonic(), msg.dev_eui, bytes(msg.retry)
+        )
         packet = PullResp(token=pending.token, txpk=txpk, version=state.version)
         if not self._send(packet.to_bytes(), state.pull_addr):
             self.tracker.resolve(gw_eui, pending.token)
@@ -421,7 +431,10 @@ class GatewayBridge:
                 Topic.GW_TX_ACK,
                 msg.gw_eui,
                 GatewayTxAck(
-                    downlink_id=msg.downlink_id, gw_eui=msg.gw_eui, received_at=self._clock()
+                    downlink_id=msg.downlink_id,
+                    gw_eui=msg.gw_eui,
+                    received_at=self._clock(),
+                    retry=msg.retry,
                 ),
             )
 
@@ -435,7 +448,11 @@ class GatewayBridge:
             extra={"gw_eui": msg.gw_eui, "dev_eui": msg.dev_eui},
         )  # fmt: skip
         ack = GatewayTxAck(
-            downlink_id=msg.downlink_id, gw_eui=msg.gw_eui, error=error, received_at=self._clock()
+            downlink_id=msg.downlink_id,
+            gw_eui=msg.gw_eui,
+            error=error,
+            received_at=self._clock(),
+            retry=msg.retry,
         )
         await self._publish(Topic.GW_TX_ACK, msg.gw_eui, ack)
 
@@ -474,15 +491,30 @@ class GatewayBridge:
             log.error("gateway_bridge.publish_failed topic=%s key=%s error=%r", topic, key, exc)
 
     async def _publisher(self) -> None:
+        """Start the buffered publishes in arrival order, up to ``publish_in_flight`` at once:
+        the bus enqueues them in that order (the Kafka adapter's FIFO enqueue), and their
+        acknowledgements are awaited side by side, so the rate is not one broker round trip
+        per message. A publish that fails is retried on its own, so after a broker failure a
+        retried message can land behind later ones (the network server's dedup and counter
+        checks take frames in any order within the window)."""
         assert self._queue is not None
+        slots = asyncio.Semaphore(self.settings.publish_in_flight)
         while True:
+            await slots.acquire()  # first: a message is either buffered or in flight
             topic, key, message = await self._queue.get()
-            self._publishing = (topic, key)
-            try:
-                await self._publish_retrying(topic, key, message)
-                self._publishing = None
-            finally:
-                self._queue.task_done()
+            task = asyncio.create_task(self._publish_one(topic, key, message, slots))
+            self._in_flight[task] = (topic, key)
+
+    async def _publish_one(
+        self, topic: str, key: str, message: BaseMessage, slots: asyncio.Semaphore
+    ) -> None:
+        assert self._queue is not None
+        try:
+            await self._publish_retrying(topic, key, message)
+            self._in_flight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+        finally:
+            slots.release()
+            self._queue.task_done()
 
     async def _publish_retrying(self, topic: str, key: str, message: BaseMessage) -> bool:
         """Publish, retrying failures with backoff; False (counted) once every attempt failed."""

@@ -51,7 +51,8 @@ class JoinContext:
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    """A frame handed to a gateway, kept until its TX_ACK (for the RX2 retry)."""
+    """A frame handed to a gateway, kept until its TX_ACK (for the RX2 retry). Only a TX_ACK
+    without the retry context (an older bridge) needs it; see transmit.py."""
 
     kind: str  # "data" / "join_accept"
     dev_eui: str
@@ -62,6 +63,7 @@ class InFlight:
     created: float
     request_id: str | None = None
     f_cnt_down: int | None = None
+    deadline_ms: int = 0  # the same deadline on the wall clock (ms since the epoch)
 
 
 class AdapterBase:

@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -444,6 +445,129 @@ async def test_confirmed_uplink_is_acked_in_rx1(net: Net, lora_packet: LoraPacke
     assert decoded["ack"] is True
     assert decoded["mic_valid"] is True
     assert decoded["dev_addr"] == dev.dev_addr.lower()
+
+
+class RetryingGateway(SimGateway):
+    """A gateway that refuses every RX1 downlink (TX_ACK ``TOO_LATE``) and takes RX2 ones
+    (EU868 RX2: 869.525 MHz)."""
+
+    def _received(self, data: bytes) -> None:
+        if len(data) > 4 and data[3] == 3:  # PULL_RESP
+            freq = json.loads(data[4:])["txpk"]["freq"]
+            self.tx_ack_error = "NONE" if abs(freq - 869.525) < 1e-6 else "TOO_LATE"
+        super()._received(data)
+
+
+def ns_assignments(tb: Bed, topic: str) -> dict[int, str]:
+    """partition of ``topic`` -> the network-server instance holding it (its last logged
+    assignment; the range assignor gives every instance its whole share at each rebalance)."""
+    owner: dict[int, str] = {}
+    for proc in ("network_server-1", "network_server-2"):
+        lines = [ln for ln in tb.log(proc).splitlines() if "bus.kafka.assigned" in ln]
+        assert lines, f"{proc} logged no partition assignment{tb.diagnose()}"
+        for p in re.findall(rf"topic='{re.escape(topic)}', partition=(\d+)", lines[-1]):
+            owner[int(p)] = proc
+    return owner
+
+
+GW3 = bytes.fromhex("AA555A00000000D3")
+
+
+async def test_tx_ack_errors_are_retried_in_rx2_by_whichever_instance_gets_them(
+    testbed: Bed, net: Net
+) -> None:
+    """gw.tx_ack is keyed by gateway, so one network-server instance receives every TX_ACK of
+    GW3, also for the downlinks the other instance sent. Each confirmed uplink's RX1 answer
+    is refused by the gateway: the downlink must be retried in RX2 and acknowledged on
+    ns.tx_ack exactly once, whichever instance sent it (issue 4)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from services.bus.keys import partition_for
+    from services.bus.messages import DownlinkTxAck
+
+    partitions = int(
+        re.search(r"HYPERLORA_BUS_PARTITIONS=(\d+)", testbed.must("env", "network_server-1"))[1]  # type: ignore[index]
+    )
+    gw_up, gw_tx_ack = ns_assignments(testbed, "gw.up"), ns_assignments(testbed, "gw.tx_ack")
+    assert len(gw_up) == len(gw_tx_ack) == partitions, (gw_up, gw_tx_ack)
+    acker = gw_tx_ack[partition_for(GW3.hex().upper(), partitions)]
+    # devices whose uplinks the other instance handles (it sends their downlinks), and two
+    # handled by the instance that receives GW3's TX_ACKs
+    others: list[Device] = []
+    same: list[Device] = []
+    while len(others) < 3 or len(same) < 2:
+        n = next(_n)
+        dev = Device(f"70B3D57ED1{n:06X}", f"01{n:06X}", bytes([n % 251]) * 15 + b"\x03",
+                     bytes([n % 241]) * 15 + b"\x04")  # fmt: skip
+        sender = gw_up[partition_for(dev.dev_addr, partitions)]
+        bucket = same if sender == acker else others
+        if len(bucket) < (2 if sender == acker else 3):
+            bucket.append(dev)
+    devices = others + same
+    for dev in devices:
+        await net.api.device(dev.dev_eui, net.application_id, net.abp_profile, name="rx2")
+        await net.api.activate(dev.dev_eui, dev.dev_addr, dev.nwk_s_key, dev.app_s_key)
+    await net.api.gateway(GW3.hex().upper(), net.tenant_id)
+    await warm_up(net, devices)
+
+    gw3 = await RetryingGateway.connect(GW3, testbed.udp)
+    consumer = AIOKafkaConsumer(
+        "ns.tx_ack", bootstrap_servers=testbed.kafka, group_id=None,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    wanted = {d.dev_eui for d in devices}
+    tx_acks: list[DownlinkTxAck] = []
+
+    async def collect(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    ack = DownlinkTxAck.model_validate_json(r.value)
+                    if ack.dev_eui in wanted:
+                        tx_acks.append(ack)
+            if seconds > 5 and {a.dev_eui for a in tx_acks} == wanted:
+                return
+
+    try:
+        for dev in devices:
+            await gw3.push(dev.frame(b"rx2?", confirmed=True), tmst=next(net.tmst))
+        await collect(30.0)
+        missing = wanted - {a.dev_eui for a in tx_acks}
+        assert not missing, f"no ns.tx_ack within 30 s for {sorted(missing)}{testbed.diagnose()}"
+        await collect(1.5)  # a second ns.tx_ack of any downlink would have come by now
+        downs = []
+        while gw3.pending_downlinks():
+            downs.append(await gw3.pull_resp())
+    finally:
+        await consumer.stop()
+        await bounded(asyncio.ensure_future(gw3.close()), 10, "gateway 3")
+
+    by_dev = Counter(a.dev_eui for a in tx_acks)
+    assert all(v == 1 for v in by_dev.values()), f"ns.tx_ack not exactly once: {by_dev}"
+    logs = {p: testbed.log(p) for p in ("network_server-1", "network_server-2")}
+    retried_by_other = 0
+    for dev in devices:
+        (ack,) = [a for a in tx_acks if a.dev_eui == dev.dev_eui]
+        mine = [d for d in downs if d.phy_payload[1:5] == bytes.fromhex(dev.dev_addr)[::-1]]
+        windows = [round(d.txpk["freq"], 3) for d in mine]
+        if windows == [868.1, 869.525]:  # RX1 refused, then RX2: the retry path
+            assert ack.error is None and ack.downlink_id.endswith("-rx2"), ack
+            assert mine[0].phy_payload == mine[1].phy_payload
+            retriers = [p for p, text in logs.items()
+                        if f"ns.downlink.retry_rx2 dev_eui={dev.dev_eui}" in text]  # fmt: skip
+            assert retriers == [acker], (dev.dev_eui, retriers, acker)
+            retried_by_other += dev in others
+        elif windows == [869.525]:  # handled too late for RX1: sent in RX2 at once
+            assert ack.error is None, ack
+        else:  # RX1 refused after the RX2 deadline: a failed tx_ack, no retry
+            assert windows == [868.1] and ack.error == "TOO_LATE", (dev.dev_eui, windows, ack)
+    assert retried_by_other >= 1, (
+        f"no downlink sent by the other instance was retried in RX2 (PULL_RESPs: "
+        f"{[(d.phy_payload[1:5].hex(), d.txpk['freq']) for d in downs]}){testbed.diagnose()}"
+    )
 
 
 # ------------------------------------------------------------------------------ faults

@@ -189,8 +189,10 @@ def gateway_downlink(
     phy_payload: bytes,
     downlink_id: str,
     dev_eui: str | None = None,
+    retry: bytes = b"",
 ) -> GatewayDownlink:
-    """The gw.down message for ``tx`` (radio parameters from the region's DataRate)."""
+    """The gw.down message for ``tx`` (radio parameters from the region's DataRate);
+    ``retry`` is the opaque retry context (core/retry_context.py) the bridge echoes back."""
     rate = region.data_rate(tx.dr)
     common: dict[str, Any] = {
         "downlink_id": downlink_id,
@@ -203,6 +205,7 @@ def gateway_downlink(
         "no_crc": True,
         "context": tx.context,
         "dev_eui": dev_eui,
+        "retry": retry,
     }
     if rate.modulation is Modulation.FSK:
         return GatewayDownlink(

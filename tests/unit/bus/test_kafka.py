@@ -49,6 +49,18 @@ def seq(env: Envelope[BaseMessage]) -> int:
 # ------------------------------------------------------------------ pure helpers
 
 
+KEY_PARALLELISM = [1]  # set per test by the ``key_parallelism`` fixture
+
+
+@pytest.fixture(autouse=True, params=[1, 4], ids=["one-at-a-time", "key-parallel"])
+def key_parallelism(request: pytest.FixtureRequest) -> int:
+    """Every test runs with a partition's records handled one at a time, and with records
+    of different keys handled side by side (the contract is the same: per-key order,
+    commits of finished records only, in order)."""
+    KEY_PARALLELISM[0] = request.param
+    return int(request.param)
+
+
 def settings(**kw: Any) -> BusSettings:
     base: dict[str, Any] = dict(
         backend="kafka",
@@ -57,7 +69,12 @@ def settings(**kw: Any) -> BusSettings:
         retry_backoff_initial_s=0.001,
         retry_backoff_max_s=0.001,
         drain_timeout_s=1.0,
-        kafka=KafkaSettings(commit_interval_s=0.01, fetch_timeout_ms=2, lag_interval_s=0.01),
+        kafka=KafkaSettings(
+            commit_interval_s=0.01,
+            fetch_timeout_ms=2,
+            lag_interval_s=0.01,
+            key_parallelism=KEY_PARALLELISM[0],
+        ),
     )
     base.update(kw)
     return BusSettings(**base)
@@ -775,4 +792,81 @@ async def test_publishes_outside_a_record_still_wait_for_their_ack(broker: FakeB
     started = loop.time()
     await bus.publish(T, "k", ack(1, 0))
     assert loop.time() - started >= 0.09
+    await bus.stop()
+
+
+# ------------------------------------------------------------------ key parallelism
+
+
+async def test_different_keys_of_one_partition_are_handled_side_by_side(
+    broker: FakeBroker, key_parallelism: int
+) -> None:
+    """One partition, keys A and B: with key parallelism, B's records are handled while A's
+    first one is stuck, A's records keep their order, and the committed offset never passes
+    A's unfinished record; one at a time, B waits behind A."""
+    s = settings(partitions=1)
+    s.kafka.key_parallelism = 3
+    if key_parallelism == 1:
+        s.kafka.key_parallelism = 1
+    bus = KafkaBus(s)
+    gate_a = asyncio.Event()
+    order: dict[str, list[int]] = {"A": [], "B": []}
+    running = 0
+    most = 0
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            if env.key == "A" and seq(env) == 0:
+                await gate_a.wait()
+            await asyncio.sleep(0.001)
+            order[env.key].append(seq(env))
+        finally:
+            running -= 1
+
+    bus.subscribe(T, "app", handler)
+    await bus.start()
+    for n, key in enumerate("ABABBB"):
+        await bus.publish(T, key, ack(1, n))
+    if key_parallelism == 1:
+        await asyncio.sleep(0.1)
+        assert order == {"A": [], "B": []}, "one at a time: B waits behind A's first record"
+    else:
+        await until(lambda: order["B"] == [1, 3, 4, 5])
+        assert order["A"] == [] and most <= 3
+        await asyncio.sleep(0.05)
+        assert committed(broker, "app").get(0, 0) == 0  # A's record 0 is unfinished
+    gate_a.set()
+    await until(lambda: order == {"A": [0, 2], "B": [1, 3, 4, 5]})
+    await until(lambda: committed(broker, "app") == {0: 6})
+    await bus.stop()
+    offs = [off for _, _, off in broker.commit_log]
+    assert offs == sorted(offs)
+
+
+async def test_key_parallel_handlers_are_bounded_per_partition(broker: FakeBroker) -> None:
+    s = settings(partitions=1)
+    s.kafka.key_parallelism = 4
+    bus = KafkaBus(s)
+    running = 0
+    most = 0
+    done: list[int] = []
+
+    async def handler(env: Envelope[BaseMessage]) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        done.append(seq(env))
+
+    bus.subscribe(T, "app", handler, concurrency=1)
+    await bus.start()
+    for n in range(20):
+        await bus.publish(T, f"key-{n}", ack(1, n))
+    await until(lambda: len(done) == 20)
+    assert most == 4
+    await until(lambda: committed(broker, "app") == {0: 20})
     await bus.stop()

@@ -80,11 +80,13 @@ async def test_publish_failing_every_attempt_is_dropped_and_counted(make_bridge:
 async def test_datagram_not_acked_when_its_uplinks_find_no_room(make_bridge: Factory) -> None:
     gate = asyncio.Event()
     bus = FlakyBus(gate=gate)  # every publish waits: the buffer fills up
-    bridge, _, fwd = await make_bridge(bus, settings={"publish_queue_size": 2})
+    bridge, _, fwd = await make_bridge(
+        bus, settings={"publish_queue_size": 3, "publish_in_flight": 1}
+    )  # room for three: the one being published counts
     fwd.send(_push(1, {"rxpk": [_rxpk()]}))
     assert await fwd.receive() == PushAck(token=1)
     await _wait(lambda: bus.attempts == 1, "the publisher took the first uplink")
-    fwd.send(_push(2, {"rxpk": [_rxpk()]}))  # buffered: 1 of 2
+    fwd.send(_push(2, {"rxpk": [_rxpk()]}))  # buffered: 2 of 3
     assert await fwd.receive() == PushAck(token=2)
     # two uplinks, one free slot: the datagram as a whole is refused, not half-taken
     fwd.send(_push(3, {"rxpk": [_rxpk(), _rxpk()]}))
@@ -103,6 +105,61 @@ async def test_stop_counts_what_could_not_be_published(make_bridge: Factory) -> 
     bridge, _, fwd = await make_bridge(bus)
     fwd.send(_push(1, {"rxpk": [_rxpk(), _rxpk()]}))
     assert await fwd.receive() == PushAck(token=1)
-    await _wait(lambda: bus.attempts == 1, "the publisher took the first uplink")
+    await _wait(lambda: bus.attempts == 2, "both uplinks are being published")
     await asyncio.wait_for(bridge.stop(drain_timeout_s=0.05), 2.0)
     assert bridge.counters["uplinks_dropped.stopped"] == 2
+
+
+class OrderedSlowBus(FakeBus):
+    """Enqueues in call order at once (like the Kafka adapter), acknowledges after ``gate``."""
+
+    def __init__(self, gate: asyncio.Event) -> None:
+        super().__init__()
+        self.gate = gate
+        self.enqueued: list[bytes] = []
+        self.concurrent = 0
+        self.max_concurrent = 0
+
+    async def publish(
+        self,
+        topic: str,
+        key: str,
+        message: BaseMessage,
+        *,
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:
+        assert isinstance(message, GatewayUplink)
+        self.enqueued.append(message.phy_payload)
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            await self.gate.wait()
+        finally:
+            self.concurrent -= 1
+        await super().publish(topic, key, message, headers=headers)
+
+
+async def test_publishes_are_pipelined_in_order_and_count_against_the_buffer(
+    make_bridge: Factory,
+) -> None:
+    """Several publishes await their acknowledgement at once (not one round trip each),
+    started in arrival order; the buffer bound counts them, so a datagram is refused once
+    buffer plus in-flight publishes are full."""
+    gate = asyncio.Event()
+    bus = OrderedSlowBus(gate)
+    bridge, _, fwd = await make_bridge(
+        bus, settings={"publish_queue_size": 6, "publish_in_flight": 4}
+    )
+    frames = [DATA_UP[:-1] + bytes([i]) for i in range(6)]
+    for i, frame in enumerate(frames):
+        fwd.send(_push(10 + i, {"rxpk": [_rxpk(data=frame)]}))
+        assert await fwd.receive() == PushAck(token=10 + i)
+    await _wait(lambda: bus.concurrent == 4, "four publishes in flight at once")
+    assert bus.enqueued == frames[:4]
+    fwd.send(_push(20, {"rxpk": [_rxpk()]}))  # 4 in flight + 2 buffered: no room
+    assert await fwd.nothing_within(0.2), "acked a datagram the buffer had no room for"
+    assert bridge.counters["uplinks_dropped.queue_full"] == 1
+    gate.set()
+    ups = await bus.wait_for("gw.up", 6)
+    assert bus.enqueued == frames and bus.max_concurrent == 4
+    assert sorted(u.phy_payload for u in ups) == sorted(frames)

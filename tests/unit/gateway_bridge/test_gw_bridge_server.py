@@ -278,6 +278,43 @@ async def test_downlink_without_route_is_reported(make_bridge: Factory) -> None:
     assert await fwd.nothing_within()
 
 
+async def test_retry_context_is_echoed_unchanged_on_every_tx_ack(make_bridge: Factory) -> None:
+    """The network server's opaque retry context comes back on gw.tx_ack byte for byte:
+    after the gateway's TX_ACK (v2), the bridge's own failures, and the v1 immediate ack;
+    a gw.down without one gives a gw.tx_ack without one."""
+    bridge, bus, fwd = await make_bridge()
+    await bus.deliver("gw.down", _downlink("dl-noroute", retry=b"\x00ctx-a\xff"))
+    fwd.send(PullData(token=1, gw_eui=GW).to_bytes())
+    assert await fwd.receive() == PullAck(token=1)
+    await bus.deliver("gw.down", _downlink("dl-ctx", retry=b'{"v":1,"k":"\xc3\xa9"}'))
+    await bus.deliver("gw.down", _downlink("dl-old"))
+    for _ in range(2):
+        assert isinstance(await fwd.receive(), PullResp)
+    fwd.send(TxAck(token=0x1000, gw_eui=GW, txpk_ack=TxPkAck(error=TxAckError.TOO_LATE)).to_bytes())
+    fwd.send(TxAck(token=0x1001, gw_eui=GW).to_bytes())
+    acks: list[GatewayTxAck] = await bus.wait_for("gw.tx_ack", 3)
+    assert [(a.downlink_id, a.error, a.retry) for a in acks] == [
+        ("dl-noroute", "NO_ROUTE", b"\x00ctx-a\xff"),
+        ("dl-ctx", "TOO_LATE", b'{"v":1,"k":"\xc3\xa9"}'),
+        ("dl-old", None, b""),
+    ]
+    # and through JSON (the Kafka codec) as well
+    again = GatewayTxAck.model_validate_json(acks[1].model_dump_json())
+    assert again.retry == acks[1].retry
+
+    fwd1 = await _forwarder(bridge.address)
+    try:
+        gw1 = EUI64.from_hex("AA555A00000000F1")
+        fwd1.send(PullData(token=2, gw_eui=gw1, version=1).to_bytes())
+        assert await fwd1.receive() == PullAck(token=2, version=1)
+        await bus.deliver("gw.down", _downlink("dl-v1", gw_eui=str(gw1), retry=b"v1-ctx"))
+        acks = await bus.wait_for("gw.tx_ack", 4)
+        assert (acks[3].downlink_id, acks[3].error, acks[3].retry) == ("dl-v1", None, b"v1-ctx")
+    finally:
+        if fwd1.transport is not None:
+            fwd1.transport.close()
+
+
 async def test_malformed_datagrams_counted_and_server_keeps_serving(make_bridge: Factory) -> None:
     bridge, bus, fwd = await make_bridge()
     bridge.handle_datagram(b"", ("127.0.0.1", 9))  # asyncio does not send empty datagrams
