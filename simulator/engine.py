@@ -23,23 +23,20 @@ from services.lorawan.airtime import symbol_time, time_on_air
 from . import radio
 from .energy import rx_energy_j, tx_energy_j
 from .entities import Device, Gateway, Reception, Transmission
+from .frames import JOIN_REQUEST_BYTES
 from .metrics import MetricsCollector, SimulationResult
-from .network import (
-    JOIN_REQUEST_BYTES,
-    DownlinkRequest,
-    GatewayRx,
-    NetworkSide,
-    PureNetwork,
-    UplinkFrame,
-)
 from .placement import place_gateways, uniform_in_area
-from .policy import RateControlPolicy, get_policy
 from .region import get_sim_region
 from .results import build_result
 from .scenario import Scenario
 
 if TYPE_CHECKING:
     import simpy
+
+    # the network side and the policy registry are imported by the event engine only (a
+    # fast-path run, open loop and always the static policy, needs neither)
+    from .network import DownlinkRequest, NetworkSide
+    from .policy import RateControlPolicy
 
 #: symbols a class A device listens for a preamble in a receive window with nothing in it
 RX_WINDOW_SYMBOLS = 6
@@ -88,10 +85,12 @@ class Simulation:
         self.engine = choose_engine(scenario, custom, self.region)
         if env is not None or self.engine == "simpy":
             self.env = env if env is not None else _new_environment()
-        self.policy = policy if policy is not None else get_policy(scenario.policy)
-        self.network: NetworkSide = (
-            network if network is not None else PureNetwork(self.region, self.policy)
-        )
+        if self.engine == "simpy":  # (a caller's network, policy or environment means simpy)
+            from .network import PureNetwork
+            from .policy import get_policy
+
+            self.policy = policy if policy is not None else get_policy(scenario.policy)
+            self.network = network if network is not None else PureNetwork(self.region, self.policy)
         seed = scenario.seed
         self._rng = random.Random(f"{seed}:traffic")
         rc = scenario.reception
@@ -124,24 +123,53 @@ class Simulation:
         self.gateways: list[Gateway] = []
         self.devices: list[Device] = []
         self._build()
+        if self.engine == "simpy":
+            self._attach_network()
+        self._ran = False
+
+    def _attach_network(self) -> None:
         self.network.attach(self)
         self._wants_all = bool(getattr(self.network, "wants_all_uplinks", True))
         #: optional network-side hook: a downlink the device heard (live mode commits it)
         self._on_dl_received: Callable[[float, DownlinkRequest], None] | None = getattr(
             self.network, "on_downlink_received", None
         )
-        self._ran = False
 
     #: the SimPy clock and event queue; a fast-path run creates it only if it is asked for
     env: simpy.Environment
+    #: the rate-control policy and the network side (``PureNetwork`` unless the caller gave
+    #: one); a fast-path run creates them only if they are asked for
+    policy: RateControlPolicy
+    network: NetworkSide
+
+    @property
+    def policy_name(self) -> str:
+        """The rate-control policy's name, without creating the policy on the fast path (which
+        runs only the scenario's ``static`` policy)."""
+        policy = vars(self).get("policy")
+        return self.sc.policy if policy is None else str(policy.name)
 
     if not TYPE_CHECKING:  # (kept from mypy so that unknown attributes stay type errors)
 
         def __getattr__(self, name: str) -> object:
-            # reached only when ``env`` was never set (fast path): SimPy is imported on demand
+            # reached only when ``env``, ``policy`` or ``network`` was never set (fast path):
+            # SimPy, the policy registry and the network side are imported on demand
             if name == "env":
                 env = self.env = _new_environment()
                 return env
+            if name == "policy":
+                from .policy import get_policy
+
+                policy = self.policy = get_policy(self.sc.policy)
+                return policy
+            if name in ("network", "_wants_all", "_on_dl_received"):
+                # (the event engine's code, driven on a fast-path Simulation by a test
+                # harness, reads the last two: they come with the attached network side)
+                from .network import PureNetwork
+
+                self.network = PureNetwork(self.region, self.policy)
+                self._attach_network()
+                return getattr(self, name)
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- construction ---------------------------------------------------------------------
@@ -456,6 +484,8 @@ class Simulation:
         self._after_tx(tx, now)
 
     def _deliver(self, tx: Transmission, ok: list[Reception], now: float) -> None:
+        from .network import GatewayRx, UplinkFrame  # (loaded by the constructor: a lookup)
+
         dev = tx.dev
         bw = tx.bw_hz
         gws = tuple(GatewayRx(r.gw.idx, r.gw.gw_eui, r.rssi, self._snr(r.rssi, bw)) for r in ok)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .policy import UplinkRecord
+if TYPE_CHECKING:
+    from .policy import UplinkRecord
 
 
 @dataclass(slots=True, eq=False)

@@ -42,7 +42,6 @@ import heapq
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from . import radio
 from .energy import rx_energy_j
@@ -50,12 +49,14 @@ from .metrics import LOSS_CAUSES
 from .region import SimRegion
 from .scenario import Scenario
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (numpy.typing is only for the annotations: not imported at run time)
+    import numpy.typing as npt
+
     from .engine import Simulation
 
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-BoolA = npt.NDArray[np.bool_]
+    F64 = npt.NDArray[np.float64]
+    I64 = npt.NDArray[np.int64]
+    BoolA = npt.NDArray[np.bool_]
 
 #: reception verdict codes (per transmission and gateway)
 OK, SAME_SF, INTER_SF, NO_DEMOD, UNHEARD = 0, 1, 2, 3, -1

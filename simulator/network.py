@@ -21,17 +21,10 @@ from typing import Literal, Protocol
 
 from services.lorawan.airtime import time_on_air
 
+from .frames import DOWNLINK_BASE_BYTES, JOIN_ACCEPT_BYTES, LINK_ADR_REQ_BYTES
+from .frames import JOIN_REQUEST_BYTES as JOIN_REQUEST_BYTES  # (re-exported)
 from .policy import LinkAdrDecision, PolicyRequest, RateControlPolicy, StaticPolicy, UplinkRecord
 from .region import SimRegion
-
-#: MHDR (1) + FHDR without FOpts (7) + MIC (4): an empty downlink carrying only an ACK.
-DOWNLINK_BASE_BYTES = 12
-#: LinkADRReq: CID + 4 bytes, in FOpts.
-LINK_ADR_REQ_BYTES = 5
-#: JoinRequest PHYPayload: MHDR + JoinEUI + DevEUI + DevNonce + MIC.
-JOIN_REQUEST_BYTES = 23
-#: JoinAccept PHYPayload with an EU868 CFList: MHDR + 12 + CFList 16 + MIC.
-JOIN_ACCEPT_BYTES = 33
 
 
 @dataclass(frozen=True, slots=True)

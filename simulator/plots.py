@@ -74,21 +74,29 @@ def plot_map(result: SimulationResult, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _mean_der(results: Sequence[SimulationResult], policy: str, devices: int) -> float:
+    ders = [r.der for r in results if r.policy == policy and r.devices == devices]
+    return sum(ders) / len(ders)
+
+
 def plot_sweep(results: Sequence[SimulationResult], path: Path) -> Path:
-    """DER against device count, one line per policy (or DER per policy if one density)."""
+    """DER against device count, one line per policy (or DER per policy if one density); with
+    several seeds per point, their mean DER."""
     fig, ax = plt.subplots(figsize=(6, 4))
     policies = sorted({r.policy for r in results})
     counts = sorted({r.devices for r in results})
+    seeds = len({r.seed for r in results})
     if len(counts) > 1:
         for pol in policies:
-            pts = sorted((r.devices, r.der) for r in results if r.policy == pol)
+            mine = sorted({r.devices for r in results if r.policy == pol})
+            pts = [(n, _mean_der(results, pol, n)) for n in mine]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=pol)
         ax.set_xlabel("devices")
         ax.legend()
     else:
-        ax.bar(policies, [next(r.der for r in results if r.policy == p) for p in policies])
+        ax.bar(policies, [_mean_der(results, p, counts[0]) for p in policies])
         ax.set_xlabel("policy")
-    ax.set_ylabel("DER")
+    ax.set_ylabel("DER" if seeds == 1 else f"DER (mean of {seeds} seeds)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.set_title(f"{results[0].scenario}: DER")

@@ -65,7 +65,7 @@ def build_result(sim: Simulation, wall: float) -> SimulationResult:
     return SimulationResult(
         scenario=sc.name,
         seed=sc.seed,
-        policy=sim.policy.name,
+        policy=sim.policy_name,
         devices=len(sim.devices),
         gateways=len(sim.gateways),
         duration_s=sc.duration_s,

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PRESET_DIR = Path(__file__).parent / "scenarios"
 
+#: PyYAML's libyaml-backed safe loader when PyYAML was built with it (same values, parsed in C:
+#: about 0.3 ms instead of 2.3 ms for a preset), else the pure-Python one
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -171,7 +175,7 @@ def load_scenario(path: str | Path) -> Scenario:
         else:
             raise FileNotFoundError(f"no scenario file or preset named {str(path)!r}")
     with p.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+        data = yaml.load(fh, Loader=_YAML_LOADER) or {}
     return Scenario.model_validate(data)
 
 

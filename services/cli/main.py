@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
+import sys
+
 import typer
 
 app = typer.Typer(
@@ -18,30 +22,40 @@ def _root() -> None:
     """HyperLoRa: LoRaWAN network server for the edge."""
 
 
-def _register() -> None:
-    from . import admin as admin_cmd
-    from . import airtime as airtime_cmd
-    from . import frame as frame_cmd
-    from . import gateway as gateway_cmd
-    from . import ledger as ledger_cmd
-    from . import run as run_cmd
-    from . import service as service_cmd
-    from . import simulate as simulate_cmd
-    from . import testbed as testbed_cmd
+#: command name -> (module under services.cli, attribute, is a sub-app), in help order
+_COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "airtime": ("airtime", "airtime", False),
+    "gateway-bridge": ("gateway", "gateway_bridge", False),
+    "frame": ("frame", "app", True),
+    "admin": ("admin", "app", True),
+    "simulate": ("simulate", "simulate", False),
+    "ledger": ("ledger", "app", True),
+    "run": ("run", "run", False),
+    "service": ("service", "service", False),
+    "testbed": ("testbed", "app", True),
+}
 
-    app.command("airtime")(airtime_cmd.airtime)
-    app.command("gateway-bridge")(gateway_cmd.gateway_bridge)
-    app.add_typer(frame_cmd.app, name="frame")
-    app.add_typer(admin_cmd.app, name="admin")
-    app.command("simulate")(simulate_cmd.simulate)
-    app.add_typer(ledger_cmd.app, name="ledger")
-    app.command("run")(run_cmd.run)
-    app.command("service")(service_cmd.service)
-    app.add_typer(testbed_cmd.app, name="testbed")
+
+def _register(only: str | None = None) -> None:
+    """Register every command, or only ``only``: a command's module (and what it imports:
+    FastAPI, SQLAlchemy, the simulator...) is loaded only when that command runs or when the
+    full list is shown."""
+    for name, (module, attr, sub_app) in _COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        obj = getattr(importlib.import_module(f"services.cli.{module}"), attr)
+        if sub_app:
+            app.add_typer(obj, name=name)
+        else:
+            app.command(name)(obj)
 
 
 def main() -> None:
-    _register()
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    _register(command if command in _COMMANDS else None)
+    # a one-shot process: what start-up allocated lives until exit, so keep the cyclic GC
+    # from scanning it again during the run and at interpreter shutdown
+    gc.freeze()
     app()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import typer
+import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,13 +20,15 @@ from simulator.runner import run_sweep, sweep_points
 from simulator.scenario import load_scenario
 
 
-def _int_list(text: str | None) -> list[int] | None:
+def _int_list(text: str | None, option: str = "--sweep-devices") -> list[int] | None:
     if not text:
         return None
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError as exc:
-        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}") from exc
+        raise typer.BadParameter(
+            f"expected comma-separated integers, got {text!r}", param_hint=option
+        ) from exc
 
 
 def _str_list(text: str | None) -> list[str] | None:
@@ -57,6 +60,11 @@ def simulate(
     sweep_policy: str | None = typer.Option(
         None, "--sweep-policy", help="comma-separated policy names"
     ),
+    sweep_seeds: str | None = typer.Option(
+        None,
+        "--sweep-seeds",
+        help="comma-separated seeds, e.g. 1,2,3 (all runs in this one process)",
+    ),
     live: str | None = typer.Option(
         None,
         "--live",
@@ -78,7 +86,7 @@ def simulate(
     """Simulate a LoRaWAN radio scenario and report DER, collisions, load and energy."""
     err = Console(stderr=True)
     if live is not None:
-        if sweep_devices or sweep_policy:
+        if sweep_devices or sweep_policy or sweep_seeds:
             err.print("[red]error:[/red] --live runs one scenario: no --sweep-* options")
             raise typer.Exit(2)
         if (api_url is None) != (api_key is None):
@@ -93,13 +101,14 @@ def simulate(
         sc = load_scenario(scenario).with_overrides(devices=devices, seed=seed, policy=policy)
         counts = _int_list(sweep_devices)
         policies = _str_list(sweep_policy)
+        seeds = _int_list(sweep_seeds, "--sweep-seeds")
         for name in {sc.policy, *(policies or [])}:
             get_policy(name)
-    except (FileNotFoundError, ValidationError, UnknownPolicy) as exc:
+    except (FileNotFoundError, ValidationError, UnknownPolicy, yaml.YAMLError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
 
-    n_runs = len(sweep_points(sc, counts, policies))
+    n_runs = len(sweep_points(sc, counts, policies, seeds))
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -113,15 +122,16 @@ def simulate(
         def progress(i: int, n: int, frac: float) -> None:
             bar.update(task, completed=i + frac, description=f"{sc.name} run {i + 1}/{n}")
 
-        results = run_sweep(sc, counts, policies, progress)
+        results = run_sweep(sc, counts, policies, progress, seeds)
 
-    swept = counts is not None or policies is not None
+    swept = counts is not None or policies is not None or seeds is not None
     out_dir = out if out is not None else (Path("sim-out") if plot else None)
     if out_dir is not None:
         from simulator.plots import plot_sweep, write_plots
 
         for r in results:
-            sub = out_dir / f"{r.scenario}-{r.policy}-{r.devices}" if swept else out_dir
+            name = f"{r.scenario}-{r.policy}-{r.devices}" + (f"-seed{r.seed}" if seeds else "")
+            sub = out_dir / name if swept else out_dir
             r.write(sub)
             if plot:
                 write_plots(r, sub)
@@ -171,7 +181,7 @@ def _simulate_live(
         sc = load_scenario(scenario).with_overrides(devices=devices, seed=seed, policy=policy)
         get_policy(sc.policy)
         options = LiveOptions(speed=speed, mac_version=mac_version)
-    except (FileNotFoundError, ValidationError, UnknownPolicy) as exc:
+    except (FileNotFoundError, ValidationError, UnknownPolicy, yaml.YAMLError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     api = None if api_url is None or api_key is None else ApiTarget(api_url, api_key)

@@ -24,10 +24,15 @@ result = sim.run()
 print(json.dumps({"engine": result.engine, "modules": sorted(sys.modules)}))
 """
 
-#: modules the fast path must not load: the event engine, crypto and frame codecs, the
-#: rate-control plugins with their regional tables, plotting, the CLI's UI, numpy.ma
+#: modules the fast path must not load: the event engine, its network side and the policy
+#: registry (the fast path runs only the static policy), crypto and frame codecs, the
+#: rate-control plugins with their regional tables, plotting, the CLI's UI, numpy.ma,
+#: numpy.typing (annotations only)
 NOT_ON_THE_FAST_PATH = [
     "simpy",
+    "simulator.network",
+    "simulator.policy",
+    "services.drcc",
     "cryptography",
     "services.lorawan.crypto",
     "services.lorawan.phy_payload",
@@ -38,6 +43,7 @@ NOT_ON_THE_FAST_PATH = [
     "typer",
     "orjson",
     "numpy.ma",
+    "numpy.typing",
 ]
 
 
@@ -63,6 +69,36 @@ def test_the_event_engine_still_gets_its_simpy_environment() -> None:
     assert type(env).__name__ == "Environment" and sim.env is env
     with pytest.raises(AttributeError):
         _ = sim.no_such_attribute  # type: ignore[attr-defined]
+
+
+def test_the_fast_path_creates_its_policy_and_network_side_on_demand() -> None:
+    from simulator.engine import Simulation
+    from simulator.network import PureNetwork
+    from simulator.policy import StaticPolicy
+    from simulator.scenario import load_scenario
+
+    sim = Simulation(load_scenario("lorasim").with_overrides(devices=5))
+    assert sim.engine == "fast" and "policy" not in vars(sim) and "network" not in vars(sim)
+    assert sim.policy_name == "static"
+    result = sim.run()
+    assert result.policy == "static" and "policy" not in vars(sim)
+    assert isinstance(sim.policy, StaticPolicy) and sim.policy is sim.policy
+    network = sim.network  # a PureNetwork attached to the run, as the event engine has
+    assert isinstance(network, PureNetwork) and sim.network is network
+    assert sim._wants_all is False and sim._on_dl_received is None
+
+
+def test_the_event_engine_creates_its_policy_and_network_side_up_front() -> None:
+    from simulator.engine import Simulation
+    from simulator.network import PureNetwork
+    from simulator.scenario import load_scenario
+
+    data = load_scenario("lorasim").with_overrides(devices=5).model_dump()
+    data["engine"] = "simpy"
+    sim = Simulation(type(load_scenario("lorasim")).model_validate(data))
+    assert sim.engine == "simpy" and isinstance(vars(sim)["network"], PureNetwork)
+    assert vars(sim)["policy"].name == sim.policy_name == "static"
+    assert sim.run().policy == "static"
 
 
 def test_drcc_registers_every_shipped_plugin_on_import() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
+import simulator.scenario
 from simulator.policy import (
     LinkAdrDecision,
     PolicyRequest,
@@ -19,7 +21,7 @@ from simulator.policy import (
     history_window,
     register_policy,
 )
-from simulator.scenario import Scenario, list_presets, load_scenario
+from simulator.scenario import PRESET_DIR, Scenario, list_presets, load_scenario
 
 
 def test_presets_load() -> None:
@@ -32,6 +34,23 @@ def test_presets_load() -> None:
     assert big.devices.count == 10_000
     assert big.gateways.count == 8
     assert len(big.devices.channels_hz or []) == 8
+
+
+def test_presets_parse_the_same_with_libyaml_and_pure_python() -> None:
+    """load_scenario parses with libyaml when PyYAML has it (faster start-up): every preset
+    gives the same scenario as with PyYAML's pure-Python safe loader."""
+    assert simulator.scenario._YAML_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for name in list_presets():
+        text = (PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+        pure = Scenario.model_validate(yaml.load(text, Loader=yaml.SafeLoader))
+        assert load_scenario(name) == pure, name
+
+
+def test_a_yaml_syntax_error_is_a_yaml_error(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\ndevices: [1, 2\n", encoding="utf-8")
+    with pytest.raises(yaml.YAMLError):
+        load_scenario(p)
 
 
 def test_lorasim_preset_constants() -> None:
