@@ -14,25 +14,26 @@ from .base import REC, KindRule, LedgerContract, _limit, prefix_end, record_stat
 from .errors import InvalidInput, NotFound
 from .validation import canonical_json, sha256_hex
 
+_UPLINK_REQUIRED: dict[str, v.Check] = {
+    "dev_eui": v.eui,
+    "f_cnt": v.integer(0, 0xFFFFFFFF),
+    "received_at": v.timestamp,
+    "gateways": v.list_of(v.eui),
+    "payload": v.hex_bytes,
+    "origin_zone": v.key_text,
+    "stored_zone": v.key_text,
+}
+_UPLINK_OPTIONAL: dict[str, v.Check] = {
+    "payload_sha256": v.sha256_digest,
+    "f_port": v.integer(0, 255),
+}
+
 
 def _uplink(key: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    data = dict(data)
     if "payload_hash" in data and "payload_sha256" not in data:
+        data = dict(data)
         data["payload_sha256"] = data.pop("payload_hash")
-    body = v.check_fields(
-        data,
-        {
-            "dev_eui": v.eui,
-            "f_cnt": v.integer(0, 0xFFFFFFFF),
-            "received_at": v.timestamp,
-            "gateways": v.list_of(v.eui),
-            "payload": v.hex_bytes,
-            "origin_zone": v.key_text,
-            "stored_zone": v.key_text,
-        },
-        {"payload_sha256": v.sha256_digest, "f_port": v.integer(0, 255)},
-        what="uplink",
-    )
+    body = v.check_fields(data, _UPLINK_REQUIRED, _UPLINK_OPTIONAL, what="uplink")
     digest = sha256_hex(bytes.fromhex(body["payload"]))
     given = body.get("payload_sha256")
     if given is not None and given.lower() != digest:

@@ -41,7 +41,13 @@ from .errors import (
     NotFound,
     NotInitialised,
 )
-from .validation import canonical_json, key_text, parse_json_object, sha256_hex
+from .validation import (
+    canonical_json,
+    json_string,
+    key_text,
+    parse_json_object,
+    sha256_hex,
+)
 
 REC = "rec:"
 IDEM = "idem:"
@@ -50,6 +56,9 @@ EVT = "evt:"
 ANY_MSP = "*"
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
+MAX_BATCH = 1000  # records per create_batch transaction
+# refusals of one record; create_batch reports them per record instead of failing the batch
+REFUSALS = (InvalidInput, KeyExists, IdempotencyConflict)
 
 # (key, payload) -> normalised (key, payload); raises InvalidInput
 Validator = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]
@@ -88,6 +97,74 @@ def _limit(limit: int) -> int:
 
 def _doc(raw: bytes | None) -> Any:
     return json.loads(raw) if raw else None
+
+
+_WRITERS: dict[str, frozenset[str]] = {}  # config text -> its writers (parsed once)
+
+
+def _writers(config: str) -> frozenset[str]:
+    writers = _WRITERS.get(config)
+    if writers is None:
+        if len(_WRITERS) > 256:
+            _WRITERS.clear()
+        writers = _WRITERS[config] = frozenset(json.loads(config)["writers"])
+    return writers
+
+
+class Writes:
+    """The state as one transaction sees it while it runs: the committed state (through the
+    stub, which records the reads for MVCC) overlaid with the transaction's own writes so far.
+    Fabric's reads never see a transaction's own writes; a batch of records needs them (two
+    records of one batch may touch one key)."""
+
+    __slots__ = ("_staged", "_stub")
+
+    def __init__(self, stub: Any) -> None:
+        self._stub = stub
+        self._staged: dict[str, bytes] = {}
+
+    async def get(self, key: str) -> bytes:
+        staged = self._staged.get(key)
+        if staged is not None:
+            return staged
+        return bytes(await self._stub.get_state(key) or b"")
+
+    async def put(self, key: str, value: bytes) -> None:
+        self._staged[key] = value
+        await self._stub.put_state(key, value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    status: str  # "created" | "exists"
+    key: str  # normalised record key
+    tx_id: str  # the transaction that stored the record
+    response: str  # what ``create`` answers
+    superseded: bool = False
+
+
+_BATCH_FIELDS = "kind, key, idempotency_key, payload"
+
+
+def _batch_item(item: Any, i: int) -> tuple[str, str, str, str | dict[str, Any]]:
+    if not isinstance(item, dict):
+        raise InvalidInput(f"records[{i}] must be an object")
+    try:
+        kind, key, idem, payload = (
+            item["kind"],
+            item["key"],
+            item["idempotency_key"],
+            item["payload"],
+        )
+    except KeyError:
+        raise InvalidInput(f"records[{i}] needs exactly the fields {_BATCH_FIELDS}") from None
+    if len(item) != 4:
+        raise InvalidInput(f"records[{i}] needs exactly the fields {_BATCH_FIELDS}")
+    if not isinstance(kind, str):
+        raise InvalidInput(f"records[{i}].kind must be a string")
+    if not isinstance(payload, str | dict):
+        raise InvalidInput(f"records[{i}].payload must be an object or its JSON text")
+    return kind, key, idem, payload
 
 
 class LedgerContract(Contract):
@@ -145,9 +222,9 @@ class LedgerContract(Contract):
         return bytes(raw).decode()
 
     async def _require_writer(self, ctx: TransactionContext) -> str:
-        cfg = json.loads(await self.get_config(ctx))
+        writers = _writers(await self.get_config(ctx))
         msp = ctx.get_client_identity().get_mspid()
-        if msp not in cfg["writers"] and ANY_MSP not in cfg["writers"]:
+        if msp not in writers and ANY_MSP not in writers:
             raise AccessDenied(f"MSP {msp!r} may not write to the {self.Name} ledger")
         return msp
 
@@ -170,56 +247,137 @@ class LedgerContract(Contract):
         whose key is taken under another idempotency key: KeyExists.
         """
         msp = await self._require_writer(ctx)
+        now = tx_time(ctx)
+        stored = await self._store(
+            ctx, Writes(ctx.get_stub()), msp, now[0], kind, key, idempotency_key, payload
+        )
+        if stored.status == "created":
+            event = {"kind": kind, "key": stored.key, "tx_id": stored.tx_id}
+            await self._emit(ctx, "record.created", now[1], event)
+        return stored.response
+
+    async def create_batch(self, ctx: TransactionContext, records: str) -> str:
+        """Store many records in one transaction, each exactly as ``create`` would.
+
+        ``records`` is a JSON array (at most MAX_BATCH) of ``{"kind", "key",
+        "idempotency_key", "payload"}`` (``payload``: an object, or its JSON text). Every
+        record keeps its own state key and idempotency entry, so reads, history, verification
+        and retries are those of single creates; a later record of the batch sees what an
+        earlier one wrote (two joins with one DevNonce: the second is refused). Returns a JSON
+        array with one outcome per record, in order: ``{"status": "created" | "exists",
+        "kind", "key", "tx_id"}`` (for "exists": the transaction that stored the record, plus
+        ``"superseded": true`` when a later write replaced it) or ``{"status": "refused",
+        "code", "error"}`` for a record refused for good (invalid input, key exists,
+        idempotency conflict): one bad record does not sink the others. Access checks apply
+        to the whole transaction. One event per transaction (Fabric keeps one):
+        ``records.created`` listing ``[kind, key]`` of the created records.
+        """
+        msp = await self._require_writer(ctx)
+        try:
+            items = json.loads(records)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"records is not valid JSON: {exc}") from None
+        if not isinstance(items, list):
+            raise InvalidInput("records must be a JSON array")
+        if len(items) > MAX_BATCH:
+            raise InvalidInput(f"records holds {len(items)} records, at most {MAX_BATCH}")
+        created_at, ts_ns = tx_time(ctx)
+        writes = Writes(ctx.get_stub())
+        out: list[str] = []  # each outcome's canonical JSON
+        created: list[list[str]] = []
+        for i, item in enumerate(items):
+            try:
+                kind, key, idem, payload = _batch_item(item, i)
+                stored = await self._store(ctx, writes, msp, created_at, kind, key, idem, payload)
+            except REFUSALS as exc:
+                refused = {"status": "refused", "code": exc.code, "error": str(exc)}
+                out.append(canonical_json(refused))
+                continue
+            if stored.status == "created":
+                created.append([kind, stored.key])
+                out.append(f'{{"key":{json_string(stored.key)},"status":"created"}}')
+                continue
+            outcome: dict[str, Any] = {"status": "exists", "key": stored.key}
+            outcome["tx_id"] = stored.tx_id
+            if stored.superseded:
+                outcome["superseded"] = True
+            out.append(canonical_json(outcome))
+        if created:
+            event = {"records": created, "tx_id": ctx.get_stub().get_txid()}
+            await self._emit(ctx, "records.created", ts_ns, event)
+        return "[" + ",".join(out) + "]"
+
+    async def _store(
+        self,
+        ctx: TransactionContext,
+        writes: Writes,
+        msp: str,
+        created_at: str,
+        kind: str,
+        key: str,
+        idempotency_key: str,
+        payload: str | dict[str, Any],
+    ) -> _Stored:
+        """The checks and writes of one record (``create`` and ``create_batch``); raises a
+        ContractError before writing anything when the record is refused."""
         rule = self._rule(kind)
         key = key_text(key, "key")
         idem = key_text(idempotency_key, "idempotency_key")
-        key, body = rule.validate(key, parse_json_object(payload, "payload"))
-        content = sha256_hex(canonical_json({"kind": kind, "key": key, "payload": body}).encode())
-        stub = ctx.get_stub()
+        fields = payload if isinstance(payload, dict) else parse_json_object(payload, "payload")
+        key, body = rule.validate(key, fields)
+        # canonical JSON of {"kind", "key", "payload"} and of the record document, built around
+        # the body's canonical text (encoded once; byte for byte canonical_json of the dicts)
+        body_json = canonical_json(body)
+        kind_json, key_json = json_string(kind), json_string(key)
+        content_doc = f'{{"key":{key_json},"kind":{kind_json},"payload":{body_json}}}'
+        content = sha256_hex(content_doc.encode())
         state_key = record_state_key(kind, key)
 
-        entry = _doc(await stub.get_state(IDEM + idem))
+        entry = _doc(await writes.get(IDEM + idem))
         if entry is not None:
             if entry["content_sha256"] != content:
                 raise IdempotencyConflict(
                     f"idempotency key {idem!r} was used for other content (tx {entry['tx_id']})"
                 )
-            current = _doc(await stub.get_state(entry["state_key"]))
+            current = _doc(await writes.get(entry["state_key"]))
             if current is not None and current.get("idempotency_key") == idem:
-                return canonical_json({"status": "exists", "record": current})
-            return canonical_json({"status": "exists", "superseded": True, **entry})
+                response = canonical_json({"status": "exists", "record": current})
+                return _Stored("exists", key, str(current["tx_id"]), response)
+            response = canonical_json({"status": "exists", "superseded": True, **entry})
+            return _Stored("exists", key, str(entry["tx_id"]), response, superseded=True)
 
-        previous = _doc(await stub.get_state(state_key))
+        previous = _doc(await writes.get(state_key))
         if previous is not None and not rule.mutable:
             raise KeyExists(f"{kind} record {key!r} already exists (tx {previous['tx_id']})")
-        await self._before_write(ctx, kind, key, body)
+        await self._before_write(ctx, writes, kind, key, body)
 
-        created_at, ts_ns = tx_time(ctx)
-        tx_id = stub.get_txid()
-        doc = {
-            "doc_type": "record",
-            "contract": self.Name,
-            "kind": kind,
-            "key": key,
-            "idempotency_key": idem,
-            "content_sha256": content,
-            "payload": body,
-            "tx_id": tx_id,
-            "created_at": created_at,
-            "msp_id": msp,
-        }
-        doc_json = canonical_json(doc)
-        await stub.put_state(state_key, doc_json.encode())
-        idem_entry = {"state_key": state_key, "content_sha256": content, "tx_id": tx_id}
-        await stub.put_state(IDEM + idem, canonical_json(idem_entry).encode())
-        await self._emit(ctx, "record.created", ts_ns, {"kind": kind, "key": key, "tx_id": tx_id})
+        tx_id = ctx.get_stub().get_txid()
+        tx_json, state_key_json = json_string(tx_id), json_string(state_key)
+        # canonical_json of the record document (keys in sorted order; see test_canonical)
+        doc_json = (
+            f'{{"content_sha256":"{content}","contract":{json_string(self.Name)},'
+            f'"created_at":{json_string(created_at)},"doc_type":"record",'
+            f'"idempotency_key":{json_string(idem)},"key":{key_json},"kind":{kind_json},'
+            f'"msp_id":{json_string(msp)},"payload":{body_json},"tx_id":{tx_json}}}'
+        )
+        await writes.put(state_key, doc_json.encode())
+        idem_json = (
+            f'{{"content_sha256":"{content}","state_key":{state_key_json},"tx_id":{tx_json}}}'
+        )
+        await writes.put(IDEM + idem, idem_json.encode())
         # == canonical_json({"status": "created", "record": doc}) without encoding doc twice
-        return f'{{"record":{doc_json},"status":"created"}}'
+        return _Stored("created", key, tx_id, f'{{"record":{doc_json},"status":"created"}}')
 
     async def _before_write(
-        self, ctx: TransactionContext, kind: str, key: str, body: dict[str, Any]
+        self,
+        ctx: TransactionContext,
+        writes: Writes,
+        kind: str,
+        key: str,
+        body: dict[str, Any],
     ) -> None:
-        """Hook for kind-specific extra checks and index writes (e.g. DevNonce)."""
+        """Hook for kind-specific extra checks and index writes (e.g. DevNonce); read and
+        write through ``writes`` so that a batch sees its own earlier records."""
 
     async def _emit(
         self, ctx: TransactionContext, name: str, ts_ns: int, data: dict[str, Any]

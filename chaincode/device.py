@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from fabric_chaincode_python.fabric_contract_api.contractapi import TransactionContext
 
 from . import validation as v
-from .base import REC, KindRule, LedgerContract, _limit, prefix_end
+from .base import REC, KindRule, LedgerContract, Writes, _limit, prefix_end
 from .errors import InvalidInput, KeyExists
 from .validation import canonical_json
 
@@ -69,19 +69,23 @@ class DeviceContract(LedgerContract):
     EVALUATE = (*LedgerContract.EVALUATE, "joins_of", "check_dev_nonce")
 
     async def _before_write(
-        self, ctx: TransactionContext, kind: str, key: str, body: dict[str, Any]
+        self,
+        ctx: TransactionContext,
+        writes: Writes,
+        kind: str,
+        key: str,
+        body: dict[str, Any],
     ) -> None:
         if kind != "join" or "dev_nonce" not in body:
             return
-        stub = ctx.get_stub()
         nkey = _dev_nonce_key(body["dev_eui"], body.get("join_eui", ""), body["dev_nonce"])
-        used = await stub.get_state(nkey)
+        used = await writes.get(nkey)
         if used:
             raise KeyExists(
                 f"DevNonce {body['dev_nonce']} of {body['dev_eui']} already used by join "
-                f"{bytes(used).decode()}"
+                f"{used.decode()}"
             )
-        await stub.put_state(nkey, key.encode())
+        await writes.put(nkey, key.encode())
 
     async def joins_of(self, ctx: TransactionContext, dev_eui: str, limit: int) -> str:
         """Join records of one device, in key order."""

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from .errors import InvalidInput
@@ -35,9 +36,19 @@ def parse_json_object(text: str, what: str) -> dict[str, Any]:
     return value
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True) builds this
+# encoder on every call; the same encoder, kept, gives the same text
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON: sorted keys, no spaces (what the contracts store and hash)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _CANONICAL.encode(value)
+
+
+def json_string(value: str) -> str:
+    """A string as canonical_json writes it (quoted, escaped, ASCII only)."""
+    return encode_basestring_ascii(value)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -139,6 +150,18 @@ def any_json(value: Any, name: str) -> Any:
     return value
 
 
+_FIELD_NAMES: dict[tuple[str, str], str] = {}
+
+
+def _field_name(what: str, field: str) -> str:
+    name = _FIELD_NAMES.get((what, field))
+    if name is None:
+        if len(_FIELD_NAMES) > 4096:
+            _FIELD_NAMES.clear()
+        name = _FIELD_NAMES[(what, field)] = f"{what}.{field}"
+    return name
+
+
 def check_fields(
     data: Mapping[str, Any],
     required: Mapping[str, Check],
@@ -153,12 +176,14 @@ def check_fields(
     missing = [f for f in required if f not in data]
     if missing:
         raise InvalidInput(f"{what}: missing field(s) {', '.join(sorted(missing))}")
-    extra = [f for f in data if f not in required and f not in optional]
-    if extra and not allow_extra:
-        raise InvalidInput(f"{what}: unknown field(s) {', '.join(sorted(extra))}")
+    if not allow_extra:
+        extra = [f for f in data if f not in required and f not in optional]
+        if extra:
+            raise InvalidInput(f"{what}: unknown field(s) {', '.join(sorted(extra))}")
     for field, check in required.items():
-        out[field] = check(data[field], f"{what}.{field}")
+        out[field] = check(data[field], _field_name(what, field))
     for field, check in optional.items():
-        if field in data and data[field] is not None:
-            out[field] = check(data[field], f"{what}.{field}")
+        value = data.get(field)
+        if value is not None:
+            out[field] = check(value, _field_name(what, field))
     return out

@@ -52,6 +52,7 @@ def make_writer(
     config = WriterConfig(
         max_batch=settings.writer_max_batch,
         linger_s=settings.writer_linger_ms / 1000,
+        intake_window_s=settings.writer_intake_window_ms / 1000,
         backoff_initial_s=settings.writer_backoff_initial_s,
         backoff_max_s=settings.writer_backoff_max_s,
         max_in_flight=settings.writer_max_in_flight,

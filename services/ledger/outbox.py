@@ -1,7 +1,10 @@
 """The ledger writer's durable outbox (one SQLite file in the data dir).
 
-A record is inserted (and the SQLite transaction committed) before the writer's bus handler
-returns, i.e. before the bus offset is acknowledged; it is deleted once its transaction is
+A record is inserted (and the SQLite transaction committed) before the writer acknowledges it
+on the bus (the writer's completion of the record finishes only then); the records the writer
+receives within its intake window are inserted in one transaction (``add_many``: one statement
+per record that also drops a known idempotency key, one commit). A record is deleted once its
+transaction is
 committed on the ledger, and its idempotency key moves to ``committed`` (kept for the last
 ``committed_keep`` records) so a redelivered record is dropped without a ledger round trip.
 A record the chaincode refuses for good (invalid input, access denied, idempotency conflict)
@@ -16,6 +19,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -48,6 +53,32 @@ class OutboxEntry:
     enqueued_at: float  # wall clock seconds
     attempts: int = 0
 
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record to add (``OutboxEntry`` without the id and the attempts)."""
+
+    idempotency_key: str
+    ledger_channel: str
+    zone: str
+    origin_zone: str
+    channel: str
+    record_key: str
+    contract_fn: str
+    args: tuple[str, ...]
+    enqueued_at: float
+
+
+# one statement per record: insert unless its idempotency key is pending (the UNIQUE
+# constraint), committed or failed; RETURNING gives the new id (no row: a known key)
+_INSERT = (
+    "INSERT INTO outbox (idempotency_key, ledger_channel, zone, origin_zone, channel, "
+    "record_key, contract_fn, args, enqueued_at) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+    "WHERE NOT EXISTS (SELECT 1 FROM committed WHERE idempotency_key = ?1) "
+    "AND NOT EXISTS (SELECT 1 FROM failed WHERE idempotency_key = ?1) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
 
 _COLUMNS = (
     "id, idempotency_key, ledger_channel, zone, origin_zone, channel, record_key, contract_fn, "
@@ -111,27 +142,7 @@ class Outbox:
         enqueued_at: float,
     ) -> OutboxEntry | None:
         """Persist one record; None when its idempotency key is already known (redelivery)."""
-        if self.known(idempotency_key) is not None:
-            return None
-        cur = self._db.execute(
-            "INSERT INTO outbox (idempotency_key, ledger_channel, zone, origin_zone, channel, "
-            "record_key, contract_fn, args, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                idempotency_key,
-                ledger_channel,
-                zone,
-                origin_zone,
-                channel,
-                record_key,
-                contract_fn,
-                json.dumps(list(args)),
-                enqueued_at,
-            ),
-        )
-        row_id = cur.lastrowid
-        assert row_id is not None
-        return OutboxEntry(
-            row_id,
+        record = NewRecord(
             idempotency_key,
             ledger_channel,
             zone,
@@ -142,6 +153,55 @@ class Outbox:
             tuple(args),
             enqueued_at,
         )
+        return self.add_many([record])[0]
+
+    def add_many(self, records: Sequence[NewRecord]) -> list[OutboxEntry | None]:
+        """Persist records in one transaction, in order; per record its entry, or None when
+        its idempotency key is already known (pending, committed, failed, or earlier in
+        ``records``). Nothing is added when it raises."""
+        if not records:
+            return []
+        out: list[OutboxEntry | None] = []
+        db = self._db
+        dumps = orjson.dumps
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for r in records:
+                row = db.execute(
+                    _INSERT,
+                    (
+                        r.idempotency_key,
+                        r.ledger_channel,
+                        r.zone,
+                        r.origin_zone,
+                        r.channel,
+                        r.record_key,
+                        r.contract_fn,
+                        dumps(r.args).decode(),
+                        r.enqueued_at,
+                    ),
+                ).fetchone()
+                out.append(
+                    None
+                    if row is None
+                    else OutboxEntry(
+                        int(row[0]),
+                        r.idempotency_key,
+                        r.ledger_channel,
+                        r.zone,
+                        r.origin_zone,
+                        r.channel,
+                        r.record_key,
+                        r.contract_fn,
+                        r.args,
+                        r.enqueued_at,
+                    )
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return out
 
     def pending(self) -> list[OutboxEntry]:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY id").fetchall()

@@ -29,8 +29,12 @@ class LedgerSettings(BaseSettings):
     zone_msps: dict[str, str] = {}  # zone -> MSP id; default "<Zone>MSP"
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
     # ledger writer
-    writer_max_batch: int = Field(default=50, ge=1)
+    writer_max_batch: int = Field(default=50, ge=1, le=1000)  # chaincode MAX_BATCH
     writer_linger_ms: int = Field(default=10, ge=0)
+    # ledger.tx records received within this window share one outbox transaction
+    writer_intake_window_ms: float = Field(default=10.0, ge=0)
     writer_backoff_initial_s: float = Field(default=0.1, gt=0)
     writer_backoff_max_s: float = Field(default=5.0, gt=0)
-    writer_max_in_flight: int = Field(default=200, ge=1)  # transactions in flight per lane
+    # records in flight per lane: room for >= 10 transactions of writer_max_batch records, so the
+    # orderer cuts full blocks (10 tx) instead of waiting for its batch timeout
+    writer_max_in_flight: int = Field(default=1000, ge=1)

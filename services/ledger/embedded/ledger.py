@@ -34,7 +34,15 @@ from typing import Any
 from chaincode.contracts import CONTRACTS, ContractChaincode, new_chaincode
 
 from .. import metrics
-from ..base import VALID, CommitResult, Ledger, LedgerStatus
+from ..base import (
+    VALID,
+    CommitResult,
+    Ledger,
+    LedgerStatus,
+    RecordResult,
+    RecordWrite,
+    submit_records_in_one_transaction,
+)
 from ..errors import (
     ChaincodeError,
     DuplicateTxId,
@@ -291,13 +299,21 @@ class EmbeddedLedger(Ledger):
             future,
         )
         ch.in_flight.add(tx_id)
+        deadline = ch.cutter.deadline
         for batch in ch.cutter.ordered(env, self._clock()):
             self._commit(ch, batch)
-        ch.wake.set()
+        if ch.cutter.deadline != deadline:  # the timer waits for an older deadline (or none)
+            ch.wake.set()
         try:
             return await future
         finally:
             ch.in_flight.discard(tx_id)
+
+    async def submit_records(
+        self, channel: str, contract: str, records: Sequence[RecordWrite]
+    ) -> list[RecordResult | BaseException]:
+        """One ``<contract>:create_batch`` transaction for all the records."""
+        return await submit_records_in_one_transaction(self, channel, contract, records)
 
     def _commit(self, ch: _Channel, batch: list[_Envelope]) -> None:
         """Hand a cut batch to the channel's committer thread; its submitters' futures are
@@ -339,8 +355,9 @@ class EmbeddedLedger(Ledger):
         ch.committed_txs += len(batch)
         metrics.BLOCKS.labels(ch.name).inc()
         metrics.BLOCK_TXS.labels(ch.name).observe(len(batch))
+        for code in set(codes):
+            metrics.TX_STATUS.labels(ch.name, code).inc(codes.count(code))
         for env, code in zip(batch, codes, strict=True):
-            metrics.TX_STATUS.labels(ch.name, code).inc()
             if not env.future.done():
                 env.future.set_result(CommitResult(env.tx.tx_id, number, code, env.payload))
 

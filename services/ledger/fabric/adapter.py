@@ -9,6 +9,9 @@ from the client profile that ``deploy/fabric/fabric.sh up`` writes
      "peers": {"zone-a": {"msp_id", "address", "server_name", "tls_ca"}, ...},
      "channels": {"device-ledger": {"chaincode": "hyperlora", "gateway_zone": "zone-a"}, ...}}
 
+Records: ``submit_records`` sends one ``<contract>:create_batch`` transaction per call (the
+ledger writer's batch), as the embedded ledger does.
+
 Transaction ids: Fabric derives them from a fresh nonce and the creator, so the optional
 ``tx_id`` of ``submit`` cannot be chosen by the caller and is ignored; idempotency comes from
 the contracts' idempotency keys.
@@ -25,7 +28,14 @@ from typing import Any
 
 from fabric_protos.common import ledger_pb2
 
-from services.ledger.base import CommitResult, Ledger, LedgerStatus
+from services.ledger.base import (
+    CommitResult,
+    Ledger,
+    LedgerStatus,
+    RecordResult,
+    RecordWrite,
+    submit_records_in_one_transaction,
+)
 from services.ledger.errors import LedgerError, LedgerUnavailable, UnknownChannel
 from services.ledger.fabric.client import GatewayClient, GatewayEndpoint, RetryPolicy, Timeouts
 from services.ledger.fabric.errors import ProtocolError
@@ -128,6 +138,13 @@ class FabricLedger(Ledger):
             status=outcome.commit.status,
             payload=outcome.result,
         )
+
+    async def submit_records(
+        self, channel: str, contract: str, records: Sequence[RecordWrite]
+    ) -> list[RecordResult | BaseException]:
+        """One ``<contract>:create_batch`` transaction for all the records (one endorsement,
+        one envelope for the orderer, one commit status), an outcome per record."""
+        return await submit_records_in_one_transaction(self, channel, contract, records)
 
     async def evaluate(self, channel: str, contract_fn: str, args: Sequence[str]) -> bytes:
         client, route = self._route(channel)

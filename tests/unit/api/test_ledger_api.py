@@ -273,7 +273,7 @@ async def test_ledger_status(
     assert set(channels) == {"app-zone-b", "device-ledger"}
     app_b = channels["app-zone-b"]
     assert app_b["kind"] == "application" and app_b["zone"] == "zone-b"
-    assert app_b["height"] >= 2 and app_b["committed_txs"] >= 2 and app_b["backlog"] == 0
+    assert app_b["height"] >= 2 and app_b["committed_txs"] >= 1 and app_b["backlog"] == 0
     assert (
         channels["device-ledger"]["kind"] == "device" and channels["device-ledger"]["zone"] is None
     )
