@@ -467,6 +467,12 @@ async def main(args: argparse.Namespace) -> None:
 
             profiler = Profiler(async_mode="disabled")
             profiler.start()
+        cprof = None
+        if args.cprofile:
+            import cProfile
+
+            cprof = cProfile.Profile()
+            cprof.enable()
         sustained = await run_phase(
             "sustained",
             parent,
@@ -476,6 +482,10 @@ async def main(args: argparse.Namespace) -> None:
             args.drain_seconds,
             args.max_drain_seconds,
         )
+        if cprof is not None:
+            cprof.disable()
+            cprof.dump_stats(args.cprofile)
+            print(f"cProfile of the sustained phase (main thread) written to {args.cprofile}")
         if profiler is not None:
             profiler.stop()
             Path(args.profile).write_text(profiler.output_text(unicode=False, color=False))
@@ -578,6 +588,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data-dir", default=None)
     p.add_argument(
         "--profile", default=None, help="pyinstrument text profile of the sustained phase"
+    )
+    p.add_argument(
+        "--cprofile",
+        default=None,
+        help="cProfile stats file (pstats) of the sustained phase, main thread only",
     )
     p.add_argument("--timing", action="store_true", help="wall time of each storage call")
     p.add_argument("--counters", action="store_true", help="print each stage's counters")

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.lorawan.errors import InvalidParameter
 from services.lorawan.types import EUI64, DevAddr
@@ -93,6 +93,9 @@ class Repo:
         # (synchronous) engine on the same file — a read is ~0.1 ms, while a hop to
         # aiosqlite's thread waits for the GIL (ms under load). See storage.build_storage.
         self.read_engine: Engine | None = None
+        # PostgreSQL: the same point reads over the engine in autocommit mode, so a read is
+        # one statement (no BEGIN / ROLLBACK round trips). See storage.build_storage.
+        self.autocommit_engine: AsyncEngine | None = None
 
     async def _get_row(self, model: type[M], key: Any) -> M | None:
         """The row of ``model`` with primary key ``key``: over ``read_engine`` (a Core row,
@@ -102,6 +105,10 @@ class Repo:
             with self.read_engine.connect() as conn:
                 row = conn.execute(_point_select(model), {"k": key}).first()
             return cast(M | None, row)
+        if self.autocommit_engine is not None:
+            async with self.autocommit_engine.connect() as aconn:
+                found = (await aconn.execute(_point_select(model), {"k": key})).first()
+            return cast(M | None, found)
         async with self._sessions() as s:
             return await s.get(model, key)
 
@@ -110,6 +117,9 @@ class Repo:
         if self.read_engine is not None:
             with self.read_engine.connect() as conn:
                 return list(conn.execute(stmt, params))
+        if self.autocommit_engine is not None:
+            async with self.autocommit_engine.connect() as aconn:
+                return list(await aconn.execute(stmt, params))
         async with self._sessions() as s:
             return list((await s.execute(stmt, params)).all())
 
