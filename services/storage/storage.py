@@ -96,15 +96,17 @@ def build_storage(
         app_sessions=AppSessionRepo(sessions, cipher, clock=clock),
     )
     path = sqlite_file(engine) if batch_writer else None
+    # the repositories whose point reads are on the uplink path
+    hot_reads = (
+        storage.devices,
+        storage.device_profiles,
+        storage.applications,
+        storage.sessions,
+        storage.app_sessions,
+    )
     if path is not None:
         storage.read_engine = read_engine = create_read_engine(path)
-        for repo in (
-            storage.devices,
-            storage.device_profiles,
-            storage.applications,
-            storage.sessions,
-            storage.app_sessions,
-        ):
+        for repo in hot_reads:
             repo.read_engine = read_engine
         writer = SqliteBatchWriter(path, engine.dialect)
         storage.batch_writer = storage.sessions.batch_writer = writer
@@ -115,13 +117,7 @@ def build_storage(
         # pre-ping, BEGIN, SELECT and ROLLBACK, four round trips (20-30 % of a network
         # server's CPU on the testbed)
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        for repo in (
-            storage.devices,
-            storage.device_profiles,
-            storage.applications,
-            storage.sessions,
-            storage.app_sessions,
-        ):
+        for repo in hot_reads:
             repo.autocommit_engine = autocommit
     return storage
 

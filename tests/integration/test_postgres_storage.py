@@ -417,3 +417,55 @@ async def test_concurrent_duplicate_uplinks_are_recorded_once(storage: Storage) 
     )
     assert results.count(True) == 1 and results.count(False) == 9, results
     assert (await storage.uplinks.list_recent(dev.dev_eui, tenant_id=None)).total == 1
+
+
+async def test_uplink_path_reads_are_autocommit_and_match_the_orm_path(storage: Storage) -> None:
+    """The uplink path's point reads run as single autocommit statements (no BEGIN/ROLLBACK)
+    and return what the ORM session path returns; a commit is visible to the next read."""
+    repos = (
+        storage.devices,
+        storage.device_profiles,
+        storage.applications,
+        storage.sessions,
+        storage.app_sessions,
+    )
+    engine = storage.devices.autocommit_engine
+    assert engine is not None and all(r.autocommit_engine is engine for r in repos)
+    async with engine.connect() as conn:  # a read leaves no transaction open on the server
+        await conn.exec_driver_sql("SELECT 1")
+        raw = await conn.get_raw_connection()
+        assert raw.driver_connection is not None
+        assert not raw.driver_connection.is_in_transaction()
+    async with storage.engine.connect() as conn:  # unlike a default connection
+        await conn.exec_driver_sql("SELECT 1")
+        raw = await conn.get_raw_connection()
+        assert raw.driver_connection is not None
+        assert raw.driver_connection.is_in_transaction()
+    device = await new_device(storage)
+    session = await storage.sessions.create(new_session(device.dev_eui))
+    fast = (
+        await storage.sessions.get_by_dev_eui(device.dev_eui),
+        await storage.sessions.candidates_by_dev_addr(ADDR),
+        await storage.devices.get(device.dev_eui, tenant_id=device.tenant_id),
+        await storage.applications.get(device.application_id, tenant_id=None),
+        await storage.device_profiles.get(device.device_profile_id, tenant_id=None),
+    )
+    for repo in repos:
+        repo.autocommit_engine = None
+    try:
+        orm = (
+            await storage.sessions.get_by_dev_eui(device.dev_eui),
+            await storage.sessions.candidates_by_dev_addr(ADDR),
+            await storage.devices.get(device.dev_eui, tenant_id=device.tenant_id),
+            await storage.applications.get(device.application_id, tenant_id=None),
+            await storage.device_profiles.get(device.device_profile_id, tenant_id=None),
+        )
+    finally:
+        for repo in repos:
+            repo.autocommit_engine = engine
+    assert fast == orm
+    assert fast[0] is not None and fast[0].session_id == session.session_id
+    assert fast[2] is not None and fast[2].nwk_key == device.nwk_key  # decrypted as before
+    await storage.sessions.advance_f_cnt_up(device.dev_eui, 9, session_id=session.session_id)
+    again = await storage.sessions.get_by_dev_eui(device.dev_eui)
+    assert again is not None and again.f_cnt_up == 9

@@ -14,33 +14,25 @@ import pytest
 
 from services.bus import Envelope, MemoryBus, Topic
 from services.ledger import errors
-from services.ledger.base import Ledger, LedgerStatus, RecordResult, RecordWrite
+from services.ledger.base import Ledger, RecordResult, RecordWrite
 from services.ledger.embedded import EmbeddedLedger
 from services.ledger.outbox import NewRecord, Outbox
 from services.ledger.writer import OUTBOX_RETRIES, Confirmation, LedgerWriter, WriterConfig
 
 from .conftest import DEV
-from .test_writer import FAST, history_len, until, uplink
+from .test_writer import FAST, Flaky, history_len, until, uplink
 
 
-class FlakyRecords(Ledger):
-    """Wraps a ledger on the batch path: ``down`` fails every batch (LedgerUnavailable);
+class FlakyRecords(Flaky):
+    """Flaky on the batch path: ``down`` fails every batch (LedgerUnavailable);
     ``lose_status`` batches commit but their status is lost (CommitTimeout); ``invalidate``
     batches are answered as invalidated (MVCC) without reaching the ledger."""
 
     def __init__(self, inner: Ledger) -> None:
-        self.inner = inner
-        self.down = False
-        self.lose_status = 0
+        super().__init__(inner)
         self.invalidate = 0
         self.batches: list[int] = []
         self.lost: list[int] = []  # sizes of the batches whose commit status was lost
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def stop(self) -> None:
-        await self.inner.stop()
 
     async def submit(self, channel: str, contract_fn: str, args: Sequence[str], **kw: Any) -> Any:
         raise AssertionError("the writer must store records with submit_records")
@@ -61,15 +53,6 @@ class FlakyRecords(Ledger):
             self.lost.append(len(records))
             raise errors.CommitTimeout("commit status lost (test)")
         return results
-
-    async def evaluate(self, channel: str, contract_fn: str, args: Sequence[str]) -> bytes:
-        return await self.inner.evaluate(channel, contract_fn, args)
-
-    async def height(self, channel: str) -> int:
-        return await self.inner.height(channel)
-
-    async def status(self) -> LedgerStatus:
-        return await self.inner.status()
 
 
 @pytest.fixture

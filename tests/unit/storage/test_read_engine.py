@@ -16,12 +16,15 @@ from services.storage import DeviceSession, DrccState, Storage
 
 from .conftest import World, random_key
 
+# the PostgreSQL counterpart (autocommit reads) is in tests/integration/test_postgres_storage.py
+SQLITE_ONLY = "PostgreSQL run: the read engine is SQLite only"
+
 
 async def test_reads_see_writes_at_once_and_match_the_orm_path(
     storage: Storage, world: World
 ) -> None:
     if storage.read_engine is None:  # the fixtures use SQLite unless a PostgreSQL URL is set
-        pytest.skip("PostgreSQL run: no read engine")
+        pytest.skip(SQLITE_ONLY)
     repos = (storage.devices, storage.device_profiles, storage.applications, storage.sessions)
     assert all(r.read_engine is storage.read_engine for r in repos)
     dev_eui = world.dev1.dev_eui
@@ -61,7 +64,7 @@ async def test_reads_see_writes_at_once_and_match_the_orm_path(
 
 async def test_read_engine_cannot_write(storage: Storage, world: World) -> None:
     if storage.read_engine is None:
-        pytest.skip("PostgreSQL run: no read engine")
+        pytest.skip(SQLITE_ONLY)
     with storage.read_engine.connect() as conn, pytest.raises(OperationalError) as err:
         conn.execute(text("DELETE FROM devices"))
     assert isinstance(err.value.orig, sqlite3.OperationalError)
