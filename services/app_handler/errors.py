@@ -33,3 +33,11 @@ class InvalidCommand(AppHandlerError):
 
 class InsecureSettings(AppHandlerError):
     """Settings refused outside development (AppSKeys accepted in clear)."""
+
+
+class DeliveryRetry(AppHandlerError):
+    """An integration delivery failed for now (broker away, timeout, 5xx, 429): retry."""
+
+
+class DeliveryRefused(AppHandlerError):
+    """An integration delivery was refused for good (a 4xx answer): do not retry."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from dataclasses import dataclass, field
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 UPLINKS = Counter(
     "hyperlora_app_handler_uplinks",
@@ -57,6 +57,17 @@ WEBHOOK_REQUESTS = Counter(
     "hyperlora_app_handler_webhook_requests",
     "Webhook POSTs by result (delivered, retried, failed, dropped)",
     ["result"],
+)
+OUTBOX = Counter(
+    "hyperlora_app_handler_outbox",
+    "Integration outbox deliveries by target (mqtt, webhook) and result (delivered, retried, "
+    "failed)",
+    ["target", "result"],
+)
+OUTBOX_ROWS = Gauge(
+    "hyperlora_app_handler_outbox_rows",
+    "Integration outbox rows, by state (waiting, failed), as last counted by this process",
+    ["state"],
 )
 
 

@@ -7,10 +7,14 @@ in-process event hub.
 Idempotency (delivery is at-least-once):
 
 * ns.up: the uplink log insert is the dedup point, keyed by (dev_eui, session_id, f_cnt) and
-  the dedup id. Only the first insert emits integration events; the ledger record is published
-  on every delivery (its idempotency key makes the ledger writer drop replays), so a crash
-  between the insert and the publish cannot lose it;
+  the dedup id. The event's integration deliveries (MQTT, webhooks) are outbox rows written in
+  the same transaction, so only the first insert creates them, and a crash between the commit
+  and the publish cannot lose them (the relay of services/app_handler/outbox.py sends them);
+  the ledger record is published on every delivery (its idempotency key makes the ledger
+  writer drop replays), so a crash between the insert and the publish cannot lose it;
 * ns.join / ns.ack / ns.tx_ack: a bounded memory of handled ids suppresses repeated events;
+  their deliveries are written to the outbox (keyed by the event's id) before the message is
+  acknowledged;
 * js.app_s_key: storing the same session twice keeps the first copy (and its counters);
 * as.down.submit: a redelivered request is republished as encrypted the first time (same
   counter), from a bounded memory of pending downlinks, which also keeps the plain payload for
@@ -46,7 +50,7 @@ from services.bus.messages import (
 from services.bus.topics import Topic
 from services.lorawan.errors import InvalidKey
 from services.lorawan.types import EUI64, AES128Key, DevAddr
-from services.storage import NotFound, Storage, UplinkRecord
+from services.storage import NotFound, OutboxEntry, Storage, UplinkRecord
 from services.storage.batching import GroupCommitter
 from services.storage.repositories.app_session import AppSession, NsCounterReport
 
@@ -76,6 +80,7 @@ from .errors import (
 from .integrations.mqtt import DownCommand, MqttIntegration
 from .integrations.webhook import WebhookIntegration
 from .metrics import AppHandlerCounters
+from .outbox import OutboxRelay, default_instance_id, deliveries
 from .settings import AppHandlerSettings
 
 log = logging.getLogger("hyperlora.app_handler")
@@ -126,17 +131,28 @@ class AppHandlerService:
             mqtt = MqttIntegration(settings.mqtt, on_command=self.handle_command)
         self.mqtt = mqtt
         self.webhooks = webhooks or WebhookIntegration(settings.webhook)
+        # integration deliveries are outbox rows, written with what decides the event
+        self.outbox = OutboxRelay(
+            storage.outbox,
+            settings.outbox,
+            owner=settings.outbox.instance_id or default_instance_id(settings.consumer_group),
+            mqtt=mqtt,
+            webhooks=self.webhooks,
+        )
         # AppSKeys of recently active devices, for the uplink path (verified against each
         # uplink's session id and DevAddr; re-read from storage on any mismatch)
         self._sessions: OrderedDict[str, AppSession] = OrderedDict()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._seen: OrderedDict[str, None] = OrderedDict()
-        # uplink log inserts of concurrent handlers share one transaction (group commit);
-        # each handler returns (and its record is acknowledged) only after its commit
-        self._uplink_log: GroupCommitter[UplinkRecord, bool] = GroupCommitter(
-            storage.uplinks.insert_many,
-            max_batch=settings.commit_max_batch,
-            linger_s=settings.commit_linger_ms / 1000.0,
+        # uplink log inserts of concurrent handlers (with their integration deliveries) share
+        # one transaction (group commit); each handler returns (and its record is
+        # acknowledged) only after its commit
+        self._uplink_log: GroupCommitter[tuple[UplinkRecord, list[OutboxEntry]], bool] = (
+            GroupCommitter(
+                storage.uplinks.insert_many_with_outbox,
+                max_batch=settings.commit_max_batch,
+                linger_s=settings.commit_linger_ms / 1000.0,
+            )
         )
         # the NS's downlink counters reported with uplinks: group-committed the same way
         self._ns_counters: GroupCommitter[NsCounterReport, None] = GroupCommitter(
@@ -162,6 +178,7 @@ class AppHandlerService:
         await self.webhooks.start()
         if self.mqtt is not None:
             await self.mqtt.start()
+        await self.outbox.start()
         self._started = True
         log.info("app_handler.started mqtt=%s group=%s", self.mqtt is not None, group)
 
@@ -172,6 +189,7 @@ class AppHandlerService:
         self._started = False
         await self._uplink_log.close()
         await self._ns_counters.close()
+        await self.outbox.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         await self.webhooks.stop()
@@ -293,6 +311,9 @@ class AppHandlerService:
             if _advances(up.a_f_cnt_down, session.a_f_cnt_down):
                 session.a_f_cnt_down = up.a_f_cnt_down
         device = await self.directory.get(up.dev_eui)
+        event = uplink_event(up, device, str(sid), payload)
+        data = event.to_dict()
+        entries = self._deliveries(f"up:{up.dedup_id}", data, device)
         record = UplinkRecord(
             id=session_uuid(up.dedup_id),
             dev_eui=eui,
@@ -308,13 +329,12 @@ class AppHandlerService:
             confirmed=up.confirmed,
         )
         try:
-            inserted = await self._uplink_log.submit(record)
+            inserted = await self._uplink_log.submit((record, entries))
         except NotFound as exc:
             self.counters.uplink("unknown_device")
             log.warning("app_handler.uplink_unknown_device dev_eui=%s", up.dev_eui)
             raise PermanentFailure(f"uplink of unknown device {up.dev_eui}") from exc
         if inserted:
-            event = uplink_event(up, device, str(sid), payload)
             if event.codec_error is not None:
                 self.counters.codec_error(event.codec or "")
                 log.warning(
@@ -324,7 +344,7 @@ class AppHandlerService:
                     event.codec,
                     event.codec_error,
                 )
-            self._emit(event, device)
+            self._announce(event.event, data, entries)
             self.counters.uplink("new")
         else:
             self.counters.uplink("duplicate")
@@ -341,8 +361,9 @@ class AppHandlerService:
         assert isinstance(join, JoinEvent)
         self.directory.invalidate(join.dev_eui)
         device = await self.directory.get(join.dev_eui)
-        if self._first_time(f"join:{join.dev_eui}:{join.session_id}"):
-            self._emit(join_event(join, device), device)
+        key = f"join:{join.dev_eui}:{join.session_id}"
+        if self._first_time(key):
+            await self._emit(key, join_event(join, device), device)
         await self._publish_ledger(join_record(join, self.settings.default_zone))
 
     # ------------------------------------------------------------------ downlinks
@@ -443,7 +464,7 @@ class AppHandlerService:
         device = await self.directory.get(ack.dev_eui)
         key = f"ack:{ack.request_id}:{ack.acknowledged}:{ack.reason}:{ack.f_cnt_down}"
         if self._first_time(key):
-            self._emit(ack_event(ack, device), device)
+            await self._emit(key, ack_event(ack, device), device)
         self._pending.pop(ack.request_id, None)
 
     async def _resubmit(self, ack: DownlinkAck) -> None:
@@ -499,8 +520,9 @@ class AppHandlerService:
 
     async def _give_up(self, ack: DownlinkAck) -> None:
         device = await self.directory.get(ack.dev_eui)
-        if self._first_time(f"ack:{ack.request_id}:stale:{ack.f_cnt_down}"):
-            self._emit(ack_event(ack, device), device)
+        key = f"ack:{ack.request_id}:stale:{ack.f_cnt_down}"
+        if self._first_time(key):
+            await self._emit(key, ack_event(ack, device), device)
 
     async def _on_tx_ack(self, env: Envelope[BaseMessage]) -> None:
         tx = env.message
@@ -508,8 +530,9 @@ class AppHandlerService:
         if tx.request_id is None:  # a network-server frame (MAC only, join accept)
             return
         device = await self.directory.get(tx.dev_eui)
-        if self._first_time(f"txack:{tx.downlink_id}:{tx.error}"):
-            self._emit(tx_ack_event(tx, device), device)
+        key = f"txack:{tx.downlink_id}:{tx.error}"
+        if self._first_time(key):
+            await self._emit(key, tx_ack_event(tx, device), device)
         pending = self._pending.get(tx.request_id)
         if tx.error is None and pending is not None and not pending.request.confirmed:
             self._pending.pop(tx.request_id, None)
@@ -547,17 +570,33 @@ class AppHandlerService:
 
     # ------------------------------------------------------------------ outputs
 
-    def _emit(self, event: AppEvent, device: DeviceInfo | None) -> None:
+    def _deliveries(
+        self, key: str, data: Mapping[str, Any], device: DeviceInfo | None
+    ) -> list[OutboxEntry]:
+        owner, until = self.outbox.lease()
+        return deliveries(
+            key, data, device, mqtt=self.mqtt is not None, lease_owner=owner, lease_until=until
+        )
+
+    async def _emit(self, key: str, event: AppEvent, device: DeviceInfo | None) -> None:
+        """An event decided outside the uplink log's transaction (join, ack, txack): its
+        deliveries are written to the outbox (before the bus message is acknowledged), then
+        sent. ``key``: the event's stable id."""
         data = event.to_dict()
-        self.counters.event(event.event)
+        entries = self._deliveries(key, data, device)
+        if entries:
+            written = set(await self._storage.outbox.add_many(entries))
+            entries = [e for e in entries if e.key in written]  # others: already there
+        self._announce(event.event, data, entries)
+
+    def _announce(self, kind: str, data: Mapping[str, Any], entries: list[OutboxEntry]) -> None:
+        """Count the event, show it on the live event hub (best effort, in memory) and hand
+        its committed outbox rows to the relay."""
+        self.counters.event(kind)
         if self._hub is not None:
             self._hub.publish(data)
-        if device is None:
-            return
-        if self.mqtt is not None and device.mqtt_enabled and device.application_id:
-            self.mqtt.publish(device.application_id, event.dev_eui, data)
-        if device.webhooks:
-            self.webhooks.publish(data, device.webhooks)
+        if entries:
+            self.outbox.hand_over(entries)
 
     async def _publish_ledger(self, record: LedgerRecord) -> None:
         await self._bus.publish(Topic.LEDGER_TX, record.zone, record)

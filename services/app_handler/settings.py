@@ -23,7 +23,10 @@ class MqttSettings(BaseModel):
     username: str | None = None
     password: str | None = None
     client_id: str = ""  # empty: "hyperlora-app-handler-<random>"
-    qos: int = Field(default=0, ge=0, le=2)
+    # QoS 1 (default) or 2: an event leaves the outbox when the broker has acknowledged it;
+    # with QoS 0, once it is written to the connection
+    qos: int = Field(default=1, ge=0, le=2)
+    publish_timeout_s: float = Field(default=10.0, gt=0)  # wait for the broker's PUBACK
     keepalive_s: int = Field(default=30, ge=5)
     queue_size: int = Field(default=10_000, ge=1)  # events waiting for the broker
     reconnect_initial_s: float = Field(default=0.5, gt=0)
@@ -40,6 +43,26 @@ class WebhookSettings(BaseModel):
     backoff_max_s: float = Field(default=10.0, ge=0)
     queue_size: int = Field(default=10_000, ge=1)
     workers: int = Field(default=4, ge=1)
+
+
+class OutboxSettings(BaseModel):
+    """The integration outbox relay (services/app_handler/outbox.py)."""
+
+    # the relay's identity: rows it writes are leased to it, and a relay restarted under the
+    # same identity takes them back at once; empty: "<host>:<consumer group>". Give each
+    # instance of a scaled-out app handler its own.
+    instance_id: str = Field(default="", max_length=100)
+    lease_s: float = Field(default=30.0, gt=0)  # another relay may take a row after this
+    poll_interval_s: float = Field(default=1.0, gt=0)  # look for retries and orphaned rows
+    claim_batch: int = Field(default=500, ge=1)
+    concurrency: int = Field(default=64, ge=1)  # deliveries in flight
+    retry_initial_s: float = Field(default=0.5, gt=0)  # MQTT: publish failed or timed out
+    retry_max_s: float = Field(default=30.0, gt=0)
+    # MQTT events wait while the broker is away, up to this age (then deleted, logged and
+    # counted as expired: a platform whose broker never comes must not fill its disk)
+    mqtt_max_age_s: float = Field(default=86_400.0, gt=0)
+    failed_retention_s: float = Field(default=7 * 86_400.0, gt=0)  # webhook rows given up
+    expire_every_s: float = Field(default=60.0, gt=0)
 
 
 class AppHandlerSettings(BaseSettings):
@@ -70,6 +93,7 @@ class AppHandlerSettings(BaseSettings):
     seen_events: int = Field(default=10_000, ge=1)  # ids of join/ack/txack events (dedup)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("kek")

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Dialect, Insert, Select, Update
+from sqlalchemy import Connection, Delete, Dialect, Insert, Select, Update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -36,7 +36,7 @@ from .db import SQLITE_BUSY_TIMEOUT_MS
 T = TypeVar("T")
 log = logging.getLogger("hyperlora.storage.batch")
 Row = Mapping[str, Any]
-Statement = Update | Insert | Select[Any]
+Statement = Update | Insert | Delete | Select[Any]
 
 
 class BatchConn(Protocol):
@@ -48,6 +48,10 @@ class BatchConn(Protocol):
 
     def first(self, stmt: Statement, row: Row) -> tuple[Any, ...] | None:
         """The first result row of a SELECT, values converted by the column types."""
+        ...
+
+    def all(self, stmt: Statement, row: Row) -> list[tuple[Any, ...]]:
+        """Every result row of a SELECT, values converted by the column types."""
         ...
 
 
@@ -68,6 +72,9 @@ class SaBatchConn:
     def first(self, stmt: Statement, row: Row) -> tuple[Any, ...] | None:
         found = self._conn.execute(stmt, dict(row)).first()
         return None if found is None else tuple(found)
+
+    def all(self, stmt: Statement, row: Row) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._conn.execute(stmt, dict(row))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +135,13 @@ class _RawConn:
         if found is None:
             return None
         return tuple(v if f is None else f(v) for v, f in zip(found, p.results, strict=False))
+
+    def all(self, stmt: Statement, row: Row) -> list[tuple[Any, ...]]:
+        p = self._prepare(stmt)
+        return [
+            tuple(v if f is None else f(v) for v, f in zip(found, p.results, strict=False))
+            for found in self._conn.execute(p.sql, p.params(row)).fetchall()
+        ]
 
 
 class _Locked(Exception):

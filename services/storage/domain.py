@@ -239,6 +239,26 @@ class UplinkRecord:
 
 
 @dataclass(slots=True, kw_only=True)
+class OutboxEntry:
+    """One integration delivery waiting to be made: an MQTT publish or a webhook POST of one
+    event. ``key`` is unique per event and target, so writing the same delivery twice keeps
+    one row. ``body`` holds what the target needs (see services.app_handler.outbox)."""
+
+    key: str
+    dev_eui: EUI64
+    target: str  # "mqtt" or "webhook"
+    event: str  # "up", "join", "ack", "txack"
+    body: dict[str, Any]
+    attempts: int = 0
+    next_attempt_at: datetime | None = None  # None: now
+    lease_owner: str | None = None  # the relay that will deliver it
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    failed_at: datetime | None = None  # gave up (kept for operators)
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
 class Event:
     """A device event for operators (join, ack, error, ...)."""
 

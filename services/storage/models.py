@@ -307,3 +307,29 @@ class AppSessionRow(Base):
     n_f_cnt_down: Mapped[int | None] = mapped_column(BigInteger)
     a_f_cnt_down: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+
+
+class IntegrationOutboxRow(Base):
+    """An integration delivery (one MQTT publish or one webhook POST of one event) waiting to
+    be made. Written in the same transaction as what caused the event (e.g. the uplink-log
+    row), deleted once the broker or endpoint has acknowledged it; see
+    services/app_handler/outbox.py."""
+
+    __tablename__ = "integration_outbox"
+    __table_args__ = (
+        Index("ix_integration_outbox_due", "failed_at", "next_attempt_at"),
+        Index("ix_integration_outbox_claim_id", "claim_id"),
+    )
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # event id + target
+    dev_eui: Mapped[str] = mapped_column(EUI)  # no FK: a deleted device's events still go out
+    target: Mapped[str] = mapped_column(String(16))  # "mqtt" or "webhook"
+    event: Mapped[str] = mapped_column(String(16))  # "up", "join", "ack", "txack"
+    body: Mapped[dict[str, Any]]  # what the target needs: topic parts or URL/headers, event
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    claim_id: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -22,6 +22,7 @@ from .repositories import (
     DrccRepo,
     EventRepo,
     GatewayRepo,
+    OutboxRepo,
     TenantRepo,
     UplinkLogRepo,
     ZoneRepo,
@@ -47,6 +48,7 @@ class Storage:
     events: EventRepo
     drcc: DrccRepo
     app_sessions: AppSessionRepo
+    outbox: OutboxRepo
     batch_writer: SqliteBatchWriter | None = None  # embedded SQLite: group-commit batches
     read_engine: Engine | None = None  # embedded SQLite: the uplink path's reads, on the loop
 
@@ -94,6 +96,7 @@ def build_storage(
         events=EventRepo(sessions, clock=clock),
         drcc=DrccRepo(sessions, clock=clock),
         app_sessions=AppSessionRepo(sessions, cipher, clock=clock),
+        outbox=OutboxRepo(sessions, clock=clock),
     )
     path = sqlite_file(engine) if batch_writer else None
     # the repositories whose point reads are on the uplink path
@@ -111,7 +114,7 @@ def build_storage(
         writer = SqliteBatchWriter(path, engine.dialect)
         storage.batch_writer = storage.sessions.batch_writer = writer
         storage.uplinks.batch_writer = storage.app_sessions.batch_writer = writer
-        storage.drcc.batch_writer = writer
+        storage.drcc.batch_writer = storage.outbox.batch_writer = writer
     elif engine.dialect.name == "postgresql":
         # point reads of the uplink path as single statements: with a session each read was
         # pre-ping, BEGIN, SELECT and ROLLBACK, four round trips (20-30 % of a network

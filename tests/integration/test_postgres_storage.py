@@ -25,6 +25,7 @@ from services.storage import (
     DeviceProfile,
     DeviceSession,
     NotFound,
+    OutboxEntry,
     QueueItem,
     StaleVersion,
     Storage,
@@ -469,3 +470,65 @@ async def test_uplink_path_reads_are_autocommit_and_match_the_orm_path(storage: 
     await storage.sessions.advance_f_cnt_up(device.dev_eui, 9, session_id=session.session_id)
     again = await storage.sessions.get_by_dev_eui(device.dev_eui)
     assert again is not None and again.f_cnt_up == 9
+
+
+# ------------------------------------------------------------------------------ outbox
+
+
+def delivery(i: int, dev_eui: EUI64, **kw: object) -> OutboxEntry:
+    return OutboxEntry(
+        key=f"up:{i}:mqtt",
+        dev_eui=dev_eui,
+        target="mqtt",
+        event="up",
+        body={"application_id": "a", "event": {"event": "up", "i": i}},
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_outbox_rows_commit_with_their_uplink_and_only_once(storage: Storage) -> None:
+    dev = await new_device(storage)
+    sid = uuid.uuid4()
+    first, again = uplink(dev.dev_eui, sid, 1), uplink(dev.dev_eui, sid, 2)
+    batch = [(first, [delivery(1, dev.dev_eui)]), (again, [delivery(2, dev.dev_eui)])]
+    assert await storage.uplinks.insert_many_with_outbox(batch) == [True, True]
+    # redelivered (same frames) with a third new one: only the new one's row is added
+    third = uplink(dev.dev_eui, sid, 3)
+    batch.append((third, [delivery(3, dev.dev_eui)]))
+    assert await storage.uplinks.insert_many_with_outbox(batch) == [False, False, True]
+    assert await storage.outbox.counts() == (3, 0)
+    ghost = uplink(EUI64.from_hex("FFFFFFFFFFFFFFFF"), sid, 1)
+    result = await storage.uplinks.insert_many_with_outbox([(ghost, [delivery(9, dev.dev_eui)])])
+    assert isinstance(result[0], NotFound)
+    assert await storage.outbox.get("up:9:mqtt") is None
+
+
+async def test_concurrent_outbox_claims_take_disjoint_rows(storage: Storage) -> None:
+    dev = await new_device(storage)
+    assert len(await storage.outbox.add_many([delivery(i, dev.dev_eui) for i in range(300)])) == (
+        300
+    )
+    taken: list[str] = []
+    owner: dict[str, str] = {}
+    for _ in range(20):  # eight claimers at once, until nothing is left
+        rounds = await asyncio.gather(
+            *(storage.outbox.claim(f"relay-{n}", lease_s=60, limit=9) for n in range(8))
+        )
+        if not any(rounds):
+            break
+        for n, claimed in enumerate(rounds):
+            for e in claimed:
+                assert e.lease_owner == f"relay-{n}"
+                taken.append(e.key)
+                owner[e.key] = f"relay-{n}"
+    assert len(taken) == 300 and len(set(taken)) == 300  # every row once, none twice
+    # leased rows are not claimable; failed ones never; an expired lease is
+    assert await storage.outbox.claim("late", lease_s=60, limit=500) == []
+    await storage.outbox.fail("up:0:mqtt", attempts=1, error="HTTP 400")
+    back = await storage.outbox.claim("relay-1", lease_s=60, limit=500, reclaim_own=True)
+    assert {e.key for e in back} == {k for k, o in owner.items() if o == "relay-1"} - {"up:0:mqtt"}
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await storage.outbox.reschedule("up:1:mqtt", attempts=1, next_attempt_at=past, error="x")
+    assert [e.key for e in await storage.outbox.claim("late", lease_s=60, limit=500)] == [
+        "up:1:mqtt"
+    ]

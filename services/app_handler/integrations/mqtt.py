@@ -29,7 +29,7 @@ from typing import Any
 import aiomqtt
 
 from .. import metrics
-from ..errors import InvalidCommand
+from ..errors import DeliveryRetry, InvalidCommand
 from ..settings import MqttSettings
 
 log = logging.getLogger("hyperlora.app_handler.mqtt")
@@ -138,6 +138,7 @@ class MqttIntegration:
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=settings.queue_size)
         self._inflight: tuple[str, bytes] | None = None  # taken from the queue, not yet sent
         self._task: asyncio.Task[None] | None = None
+        self._client_now: aiomqtt.Client | None = None  # while connected and subscribed
         self._stopping = False
         self.connected = asyncio.Event()  # set once connected and subscribed
         self.counters = MqttCounters()
@@ -185,6 +186,31 @@ class MqttIntegration:
             return False
         return True
 
+    def is_connected(self) -> bool:
+        """Connected to the broker and subscribed (deliveries can go out)."""
+        return self._client_now is not None and self.connected.is_set()
+
+    async def deliver(self, application_id: str, dev_eui: str, event: Mapping[str, Any]) -> None:
+        """Publish ``event`` now and wait for the broker's acknowledgement (QoS 1 or 2; with
+        QoS 0, until it is written to the connection): for the outbox relay.
+        DeliveryRetry when the broker is away or does not answer in time."""
+        client = self._client_now
+        if client is None or not self.connected.is_set():
+            raise DeliveryRetry("MQTT broker not connected")
+        kind = str(event.get("event", ""))
+        topic = event_topic(self._settings.topic_prefix, application_id, dev_eui, kind)
+        payload = json.dumps(event, separators=(",", ":")).encode()
+        try:
+            await client.publish(
+                topic, payload, qos=self._settings.qos, timeout=self._settings.publish_timeout_s
+            )
+        except aiomqtt.MqttError as exc:
+            self.counters.publish_failed += 1
+            metrics.MQTT_MESSAGES.labels("failed").inc()
+            raise DeliveryRetry(f"MQTT publish to {topic}: {exc!r}") from exc
+        self.counters.published += 1
+        metrics.MQTT_MESSAGES.labels("published").inc()
+
     # ------------------------------------------------------------------ connection
 
     def _client(self) -> aiomqtt.Client:
@@ -215,10 +241,14 @@ class MqttIntegration:
                         self._settings.host,
                         self._settings.port,
                     )
+                    self._client_now = client
                     self.connected.set()
                     delay = self._settings.reconnect_initial_s
                     was_connected = True
-                    await self._serve(client)
+                    try:
+                        await self._serve(client)
+                    finally:
+                        self._client_now = None
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
                 self.counters.connection_failures += 1

@@ -22,6 +22,7 @@ import httpx
 
 from .. import metrics
 from ..core.events import Webhook
+from ..errors import DeliveryRefused, DeliveryRetry
 from ..settings import WebhookSettings
 
 log = logging.getLogger("hyperlora.app_handler.webhook")
@@ -128,6 +129,44 @@ class WebhookIntegration:
             self._idle.clear()
             queued += 1
         return queued
+
+    @property
+    def max_retries(self) -> int:
+        return self._settings.max_retries
+
+    def backoff(self, attempt: int) -> float:
+        """The wait before retry number ``attempt`` (1 for the first retry)."""
+        return self._backoff(attempt)
+
+    async def deliver(
+        self, url: str, headers: Mapping[str, str], body: bytes, event: str, dev_eui: str
+    ) -> None:
+        """One POST of ``body`` now, for the outbox relay (which keeps the attempts and the
+        backoff in the outbox): returns on 2xx; DeliveryRefused on an answer not worth
+        retrying (4xx other than 429), DeliveryRetry otherwise (connection error, timeout,
+        429, 5xx)."""
+        if self._client is None:
+            raise DeliveryRetry("webhooks not started")
+        sent = {**headers, "Content-Type": "application/json", "X-HyperLoRa-Event": event}
+        try:
+            response = await self._client.post(
+                url, content=body, headers=sent, timeout=self._settings.timeout_s
+            )
+        except httpx.HTTPError as exc:  # connection refused, timeout, protocol errors
+            raise DeliveryRetry(f"{url}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        self.counters.by_status[status] = self.counters.by_status.get(status, 0) + 1
+        if status < 300:
+            self.counters.delivered += 1
+            metrics.WEBHOOK_REQUESTS.labels("delivered").inc()
+            return
+        if status < 500 and status != 429:
+            self.counters.failed += 1
+            metrics.WEBHOOK_REQUESTS.labels("failed").inc()
+            raise DeliveryRefused(f"{url}: HTTP {status} (event {event}, device {dev_eui})")
+        self.counters.retried += 1
+        metrics.WEBHOOK_REQUESTS.labels("retried").inc()
+        raise DeliveryRetry(f"{url}: HTTP {status}")
 
     # ------------------------------------------------------------------ internals
 

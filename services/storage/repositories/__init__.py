@@ -9,6 +9,7 @@ from .device_session import DeviceSessionRepo
 from .drcc import DrccRepo
 from .event import EventRepo
 from .gateway import GatewayRepo
+from .outbox import OutboxRepo
 from .tenant import TenantRepo
 from .uplink_log import UplinkLogRepo
 from .zone import ZoneRepo
@@ -23,6 +24,7 @@ __all__ = [
     "DrccRepo",
     "EventRepo",
     "GatewayRepo",
+    "OutboxRepo",
     "TenantRepo",
     "UplinkLogRepo",
     "ZoneRepo",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, Select, bindparam, func, select
+from sqlalchemy import Engine, Insert, Select, Table, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -97,6 +99,17 @@ class Repo:
         # one statement (no BEGIN / ROLLBACK round trips). See storage.build_storage.
         self.autocommit_engine: AsyncEngine | None = None
 
+    _dialect: str | None = None
+
+    def _dialect_name(self) -> str:
+        """ "sqlite" or "postgresql": which INSERT ... ON CONFLICT to build."""
+        if self.batch_writer is not None:
+            return "sqlite"
+        if self._dialect is None:
+            bind = self._sessions().bind
+            self._dialect = "sqlite" if bind is None else bind.dialect.name
+        return self._dialect
+
     async def _get_row(self, model: type[M], key: Any) -> M | None:
         """The row of ``model`` with primary key ``key``: over ``read_engine`` (a Core row,
         read like the ORM object: same attribute names, same column types) when there is one,
@@ -162,3 +175,11 @@ def integrity_as(error: type[Exception], message: str) -> Iterator[None]:
         yield
     except IntegrityError as exc:
         raise error(message) from exc
+
+
+@functools.cache
+def insert_ignoring_duplicates(table: Table, dialect: str) -> Insert:
+    """INSERT into ``table`` that keeps the row already there on a unique-key conflict."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()

@@ -10,13 +10,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Insert, Select, Table, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from services.lorawan.types import EUI64
 
 from ..batch_conn import BatchConn, BatchFn
-from ..domain import Page, UplinkRecord
+from ..domain import OutboxEntry, Page, UplinkRecord
 from ..errors import NotFound
 from ..models import DeviceRow, UplinkRow
 from ._base import (
@@ -26,8 +25,10 @@ from ._base import (
     eui_of,
     eui_str,
     fetch_page,
+    insert_ignoring_duplicates,
     scope_to_device_tenant,
 )
+from .outbox import insert_outbox_rows, outbox_row
 
 
 def _record(row: UplinkRow) -> UplinkRecord:
@@ -55,12 +56,9 @@ class _RowByRow(Exception):
     """Some record of a batch was not inserted: roll back and insert row by row."""
 
 
-@functools.cache
 def _insert_ignoring_duplicates(dialect: str) -> Insert:
     """INSERT that skips a record already there (same id or same device/session/FCnt)."""
-    if dialect == "postgresql":
-        return postgresql.insert(_TABLE).on_conflict_do_nothing()
-    return sqlite.insert(_TABLE).on_conflict_do_nothing()
+    return insert_ignoring_duplicates(_TABLE, dialect)
 
 
 @functools.cache
@@ -86,7 +84,12 @@ def _row(record: UplinkRecord, now: datetime) -> dict[str, Any]:
     }
 
 
-def _insert_all(rows: list[dict[str, Any]], dialect: str) -> BatchFn[list[bool | Exception]]:
+Deliveries = list[list[dict[str, Any]]]  # outbox rows, per uplink row
+
+
+def _insert_all(
+    rows: list[dict[str, Any]], deliveries: Deliveries, dialect: str
+) -> BatchFn[list[bool | Exception]]:
     def run(conn: BatchConn) -> list[bool | Exception]:
         if len(rows) > 1 and not conn.multi_rowcount:
             raise _RowByRow
@@ -95,22 +98,32 @@ def _insert_all(rows: list[dict[str, Any]], dialect: str) -> BatchFn[list[bool |
         except IntegrityError as exc:  # not a duplicate (those are skipped): unknown device
             raise _RowByRow from exc
         if len(rows) == 1:
+            if inserted == 1 and deliveries[0]:
+                conn.execute(insert_outbox_rows(dialect), deliveries[0])
             return [inserted == 1]
         if inserted != len(rows):
             raise _RowByRow
+        outbox = [d for per_row in deliveries for d in per_row]
+        if outbox:
+            conn.execute(insert_outbox_rows(dialect), outbox)
         return [True] * len(rows)
 
     return run
 
 
-def _insert_each(rows: list[dict[str, Any]], dialect: str) -> BatchFn[list[bool | Exception]]:
+def _insert_each(
+    rows: list[dict[str, Any]], deliveries: Deliveries, dialect: str
+) -> BatchFn[list[bool | Exception]]:
     def run(conn: BatchConn) -> list[bool | Exception]:
         out: list[bool | Exception] = []
-        for row in rows:
+        for row, outbox in zip(rows, deliveries, strict=True):
             if conn.first(_device_exists(), {"dev_eui": row["dev_eui"]}) is None:
                 out.append(NotFound(f"device {row['dev_eui']}"))
                 continue
-            out.append(conn.execute(_insert_ignoring_duplicates(dialect), [row]) == 1)
+            inserted = conn.execute(_insert_ignoring_duplicates(dialect), [row]) == 1
+            if inserted and outbox:
+                conn.execute(insert_outbox_rows(dialect), outbox)
+            out.append(inserted)
         return out
 
     return run
@@ -121,25 +134,24 @@ class UplinkLogRepo(Repo):
         """Insert a batch in one transaction (group commit); per record, as ``insert``: True
         if written, False if already recorded, or NotFound (unknown device) for that record
         alone."""
-        if not records:
+        return await self.insert_many_with_outbox([(r, ()) for r in records])
+
+    async def insert_many_with_outbox(
+        self, items: Sequence[tuple[UplinkRecord, Sequence[OutboxEntry]]]
+    ) -> list[bool | Exception]:
+        """:meth:`insert_many`, each record with the integration deliveries of its event:
+        they are written in the same transaction if, and only if, the record is new (a
+        redelivered uplink adds no second delivery)."""
+        if not items:
             return []
         now = self._now()
-        rows = [_row(r, now) for r in records]
+        rows = [_row(r, now) for r, _ in items]
+        deliveries = [[outbox_row(e, now) for e in entries] for _, entries in items]
         dialect = self._dialect_name()
         try:
-            return await self._in_batch(_insert_all(rows, dialect))
+            return await self._in_batch(_insert_all(rows, deliveries, dialect))
         except _RowByRow:  # rolled back: a duplicate or an unknown device in the batch
-            return await self._in_batch(_insert_each(rows, dialect))
-
-    _dialect: str | None = None
-
-    def _dialect_name(self) -> str:
-        if self.batch_writer is not None:
-            return "sqlite"
-        if self._dialect is None:
-            bind = self._sessions().bind
-            self._dialect = "sqlite" if bind is None else bind.dialect.name
-        return self._dialect
+            return await self._in_batch(_insert_each(rows, deliveries, dialect))
 
     async def insert(self, record: UplinkRecord) -> bool:
         """Insert once; False (and nothing written) if the frame is already recorded.
