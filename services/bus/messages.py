@@ -378,6 +378,18 @@ class JoinEvent(BaseMessage):
     received_at: UtcDatetime
 
 
+class SessionChanged(BaseMessage):
+    """ns.session_changed: a network-server instance changed a device session outside the
+    uplink path (a queued downlink, a MAC command to send, a join): every other instance drops
+    its cached copy, so the device's next uplink, whichever instance handles it, sees the
+    change (services/network_server/session_cache.py)."""
+
+    dev_eui: EUIHex
+    dev_addr: DevAddrHex | None = None  # the session's DevAddr (a join: the new one)
+    origin: str  # the sending instance (it ignores its own messages)
+    changed_at: UtcDatetime
+
+
 class ApplicationEvent(BaseMessage):
     """as.event: one application event (up, join, ack, tx_ack, ...) exactly as the app handler
     hands it to MQTT and webhooks (``event``: its JSON dict), for the API's event stream

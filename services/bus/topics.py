@@ -36,6 +36,7 @@ from .messages import (
     JoinRequest,
     LedgerRecord,
     LinkAdrDecision,
+    SessionChanged,
     UplinkMeta,
 )
 
@@ -55,6 +56,7 @@ class Topic(StrEnum):
     NS_JOIN = "ns.join"
     NS_ACK = "ns.ack"
     NS_TX_ACK = "ns.tx_ack"
+    NS_SESSION_CHANGED = "ns.session_changed"
     AS_DOWN_SUBMIT = "as.down.submit"
     AS_DOWN_REQUEST = "as.down.request"
     AS_EVENT = "as.event"
@@ -99,6 +101,9 @@ TOPICS: dict[str, TopicSpec] = dict(
         _spec(Topic.NS_JOIN, JoinEvent, "dev_eui", "network_server", "app_handler"),
         _spec(Topic.NS_ACK, DownlinkAck, "dev_eui", "network_server", "app_handler"),
         _spec(Topic.NS_TX_ACK, DownlinkTxAck, "dev_eui", "network_server", "app_handler"),
+        _spec(
+            Topic.NS_SESSION_CHANGED, SessionChanged, "dev_eui", "network_server", "network_server"
+        ),
         _spec(Topic.AS_DOWN_SUBMIT, DownlinkRequest, "dev_eui", "api", "app_handler"),
         _spec(Topic.AS_DOWN_REQUEST, DownlinkRequest, "dev_eui", "app_handler", "network_server"),
         _spec(Topic.AS_EVENT, ApplicationEvent, "dev_eui", "app_handler", "api"),

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from services.bus import Bus
-from services.bus.messages import RxMetadata
+from services.bus import Bus, Topic
+from services.bus.base import Envelope
+from services.bus.messages import BaseMessage, RxMetadata, SessionChanged
 from services.lorawan.region import Region, get_region
-from services.lorawan.types import EUI64
+from services.lorawan.types import EUI64, DevAddr
 from services.storage import Storage
 from services.storage.batching import GroupCommitter
 from services.storage.domain import DeviceSession
@@ -30,6 +32,7 @@ from .settings import NetworkServerSettings
 from .support import KeyedLocks
 
 log = logging.getLogger("hyperlora.network_server")
+_CLOCK_SLACK = timedelta(seconds=5)  # clocks of two hosts may differ this much
 
 Clock = Callable[[], datetime]
 
@@ -101,6 +104,9 @@ class AdapterBase:
         # many frames' in one transaction, each frame awaiting its batch's commit
         self.session_cache = SessionCache(settings.session_cache_size)
         storage.sessions.on_change(self.session_cache.invalidate_dev_eui)
+        # other instances' caches: see announce_session_change / on_session_changed
+        self.instance_id = settings.instance_id or uuid.uuid4().hex[:12]
+        self._started_at = clock()
         self.session_writer: GroupCommitter[SessionWrite, int] = GroupCommitter(
             storage.sessions.save_many,
             max_batch=settings.commit_max_batch,
@@ -119,6 +125,36 @@ class AdapterBase:
     async def _on_group(self, group: DedupGroup) -> None:
         raise NotImplementedError
 
+    async def announce_session_change(self, dev_eui: EUI64, dev_addr: DevAddr | None) -> None:
+        """Tell the other network-server instances that ``dev_eui``'s session changed (after
+        the commit, before the message that caused it is acknowledged). A failure is logged:
+        their caches then catch up at the first conditional write that fails, as before."""
+        if not self.settings.session_broadcast:
+            return
+        msg = SessionChanged(
+            dev_eui=str(dev_eui),
+            dev_addr=None if dev_addr is None else str(dev_addr),
+            origin=self.instance_id,
+            changed_at=self.clock(),
+        )
+        try:
+            await self.bus.publish(Topic.NS_SESSION_CHANGED, str(dev_eui), msg)
+            self.counters.session_broadcasts += 1
+        except Exception as exc:  # never fail the change itself over the announcement
+            log.warning("ns.session.broadcast_failed dev_eui=%s error=%r", dev_eui, exc)
+
+    async def on_session_changed(self, env: Envelope[BaseMessage]) -> None:
+        """Another instance changed a session: drop the cached copy (ours are ignored, and
+        so is a backlog older than this process, whose cache started empty)."""
+        msg = env.message
+        assert isinstance(msg, SessionChanged)
+        if msg.origin == self.instance_id or msg.changed_at < self._started_at - _CLOCK_SLACK:
+            return
+        self.session_cache.invalidate_dev_eui(EUI64.from_hex(msg.dev_eui))
+        if msg.dev_addr is not None:
+            self.session_cache.invalidate_dev_addr(DevAddr.from_hex(msg.dev_addr))
+        self.counters.session_invalidations += 1
+
     async def _update_session(
         self, dev_eui: EUI64, mutate: Callable[[DeviceSession], bool]
     ) -> bool:
@@ -133,9 +169,11 @@ class AdapterBase:
                     return False
                 try:
                     await self.storage.sessions.save(session)
-                    return True
                 except StaleVersion:
                     self.counters.save_conflicts += 1
+                    continue
+                await self.announce_session_change(dev_eui, session.dev_addr)
+                return True
         log.error("ns.session.save_failed dev_eui=%s", dev_eui)
         return False
 

@@ -64,6 +64,9 @@ class RequestFlow(AdapterBase):
             except (NotFound, LoRaWANError) as exc:
                 log.warning("ns.queue.refused dev_eui=%s error=%s", msg.dev_eui, exc)
                 return
+            # the session (queue counter) and the item are committed: other instances drop
+            # their cached copy, so the next uplink sends it whichever instance handles it
+            await self.announce_session_change(dev_eui, session.dev_addr)
         log.info(
             "ns.queue.enqueued dev_eui=%s request_id=%s f_cnt_down=%d confirmed=%s",
             msg.dev_eui,

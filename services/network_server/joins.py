@@ -120,6 +120,7 @@ class JoinFlow(TransmitFlow):
         except (NotFound, StorageError) as exc:
             log.error("ns.join.session_not_created dev_eui=%s error=%s", msg.dev_eui, exc)
             return
+        await self.announce_session_change(dev_eui, session.dev_addr)
         try:
             gw = dl.select_gateway(jctx.rx)
             rx1, rx2 = dl.join_accept_windows(

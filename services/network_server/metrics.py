@@ -62,3 +62,5 @@ class NsCounters:
     tx_ack_errors: int = 0
     stale_queue_items: int = 0
     save_conflicts: int = 0
+    session_broadcasts: int = 0  # ns.session_changed sent
+    session_invalidations: int = 0  # ns.session_changed from other instances applied

@@ -44,6 +44,13 @@ class NetworkServerService:
         self.bus.subscribe(Topic.GW_TX_ACK, group, a.on_tx_ack, n)
         self.bus.subscribe(Topic.AS_DOWN_REQUEST, group, a.on_down_request, n)
         self.bus.subscribe(Topic.DRCC_LINK_ADR, group, a.on_link_adr, n)
+        if self.settings.session_broadcast:
+            self.bus.subscribe(
+                Topic.NS_SESSION_CHANGED,
+                f"{group}-sessions-{a.instance_id}",  # every instance reads every change
+                a.on_session_changed,
+                1,
+            )
         self._started = True
 
     async def wait_idle(self) -> None:

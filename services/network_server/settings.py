@@ -32,6 +32,12 @@ class NetworkServerSettings(BaseSettings):
     save_retries: int = Field(default=3, ge=1)  # optimistic-lock retries of a session save
     device_cache_size: int = Field(default=10_000, ge=0)
     session_cache_size: int = Field(default=100_000, ge=0)  # DevAddrs cached; 0: no cache
+    # Several instances: a session changed outside the uplink path (queued downlink, MAC
+    # command, join) is announced on ns.session_changed, and every other instance drops its
+    # cached copy. Each instance reads that topic in a consumer group of its own,
+    # "<consumer_group>-sessions-<instance_id>"; instance_id empty: random per process.
+    session_broadcast: bool = True
+    instance_id: str = Field(default="", max_length=64)
     commit_max_batch: int = Field(default=256, ge=1)  # session writes per transaction
     commit_linger_ms: float = Field(default=0.0, ge=0, le=100)  # wait to grow a batch
 

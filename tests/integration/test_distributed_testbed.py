@@ -447,6 +447,63 @@ async def test_confirmed_uplink_is_acked_in_rx1(net: Net, lora_packet: LoraPacke
     assert decoded["dev_addr"] == dev.dev_addr.lower()
 
 
+async def test_downlink_queued_through_either_instance_goes_out_on_the_next_uplink(
+    testbed: Bed, net: Net
+) -> None:
+    """The application queues a downlink (API -> app handler -> as.down.request, keyed by
+    DevEUI) for devices whose uplinks (gw.up, keyed by DevAddr) the OTHER network-server
+    instance handles, and for one where both are the same instance: each device's very next
+    uplink carries it (the queueing instance announces the change on ns.session_changed and
+    the other drops its cached session; issue 4)."""
+    from services.bus.keys import partition_for
+
+    partitions = int(
+        re.search(r"HYPERLORA_BUS_PARTITIONS=(\d+)", testbed.must("env", "network_server-1"))[1]  # type: ignore[index]
+    )
+    gw_up = ns_assignments(testbed, "gw.up")
+    down = ns_assignments(testbed, "as.down.request")
+    crossed: list[Device] = []
+    same: list[Device] = []
+    while len(crossed) < 3 or len(same) < 1:
+        n = next(_n)
+        dev = Device(f"70B3D57ED2{n:06X}", f"02{n:06X}", bytes([n % 251]) * 15 + b"\x05",
+                     bytes([n % 241]) * 15 + b"\x06")  # fmt: skip
+        split = (
+            gw_up[partition_for(dev.dev_addr, partitions)]
+            != down[partition_for(dev.dev_eui, partitions)]
+        )
+        bucket = crossed if split else same
+        if len(bucket) < (3 if split else 1):
+            bucket.append(dev)
+    devices = crossed + same
+    for dev in devices:
+        await net.api.device(dev.dev_eui, net.application_id, net.abp_profile, name="queue")
+        await net.api.activate(dev.dev_eui, dev.dev_addr, dev.nwk_s_key, dev.app_s_key)
+    await warm_up(net, devices)  # every instance has the sessions cached now
+    for dev in devices:
+        await net.api.queue(dev.dev_eui, b"\x42" + bytes.fromhex(dev.dev_addr), f_port=9)
+
+    async def all_queued() -> bool:
+        for dev in devices:
+            page = await net.api.get(f"/api/devices/{dev.dev_eui}/queue")
+            if not page["items"]:
+                return False
+        return True
+
+    await eventually(all_queued, timeout=20)
+    await asyncio.sleep(1.0)  # the announcement's transit (milliseconds) with a wide margin
+    for dev in devices:
+        tmst = next(net.tmst)
+        await net.gw1.push(dev.frame(b"next"), tmst=tmst)
+        got = await net.gw1.pull_resp(timeout=10)
+        phy = PhyPayload.from_bytes(got.phy_payload)
+        macp = phy.mac_payload()
+        assert str(macp.fhdr.dev_addr) == dev.dev_addr, f"{dev.dev_eui}: not its downlink"
+        assert macp.f_port == 9 and got.txpk["tmst"] == tmst + 1_000_000
+        phy.decrypt_frm_payload(AES128Key(dev.app_s_key))
+        assert phy.mac_payload().frm_payload == b"\x42" + bytes.fromhex(dev.dev_addr)
+
+
 class RetryingGateway(SimGateway):
     """A gateway that refuses every RX1 downlink (TX_ACK ``TOO_LATE``) and takes RX2 ones
     (EU868 RX2: 869.525 MHz)."""
@@ -463,8 +520,12 @@ def ns_assignments(tb: Bed, topic: str) -> dict[int, str]:
     assignment; the range assignor gives every instance its whole share at each rebalance)."""
     owner: dict[int, str] = {}
     for proc in ("network_server-1", "network_server-2"):
-        lines = [ln for ln in tb.log(proc).splitlines() if "bus.kafka.assigned" in ln]
-        assert lines, f"{proc} logged no partition assignment{tb.diagnose()}"
+        lines = [
+            ln
+            for ln in tb.log(proc).splitlines()
+            if "bus.kafka.assigned" in ln and f"topic='{topic}'" in ln  # its group's last one
+        ]
+        assert lines, f"{proc} logged no partition assignment of {topic}{tb.diagnose()}"
         for p in re.findall(rf"topic='{re.escape(topic)}', partition=(\d+)", lines[-1]):
             owner[int(p)] = proc
     return owner

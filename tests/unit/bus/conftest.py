@@ -26,6 +26,7 @@ from services.bus.messages import (
     LedgerRecord,
     LinkAdrDecision,
     RxMetadata,
+    SessionChanged,
     UplinkMeta,
 )
 from services.bus.topics import Topic
@@ -181,6 +182,9 @@ def sample_messages() -> dict[Topic, BaseMessage]:
         ),
         Topic.NS_TX_ACK: DownlinkTxAck(
             dev_eui=DEV_EUI, request_id="r1", downlink_id="d1", gw_eui=GW, at=T0
+        ),
+        Topic.NS_SESSION_CHANGED: SessionChanged(
+            dev_eui=DEV_EUI, dev_addr="26011BDA", origin="ns-a1b2c3", changed_at=T0
         ),
         Topic.AS_DOWN_SUBMIT: DownlinkRequest(
             request_id="r1", dev_eui=DEV_EUI, f_port=10, frm_payload=b"on", requested_at=T0

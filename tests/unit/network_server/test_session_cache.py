@@ -4,16 +4,20 @@ when the cache is stale (sessions changed behind its back, e.g. by another insta
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from services.bus import Topic
-from services.bus.messages import ApplicationUplink
+from services.bus.base import Envelope
+from services.bus.messages import ApplicationUplink, DownlinkRequest, SessionChanged
 from services.lorawan.errors import FrameCounterReplay
 from services.lorawan.region import get_region
 from services.lorawan.types import EUI64, DevAddr
 from services.network_server.core import uplink as up
+from services.network_server.service import NetworkServerService
 from services.network_server.session_cache import SessionCache
+from services.network_server.settings import NetworkServerSettings
 from services.storage import build_storage
 from services.storage.domain import DeviceSession
 
@@ -182,3 +186,76 @@ def test_rebase_checked_keeps_the_counter_rule_against_the_fresh_session() -> No
     with pytest.raises(FrameCounterReplay):  # a repetition of a frame no longer the last
         up.rebase_checked(_ctx(5, 5, retransmission=True), session(DEV_EUI, f_cnt_up=6))
     up.rebase_checked(_ctx(5, 5, retransmission=True), session(DEV_EUI, f_cnt_up=5))
+
+
+# --------------------------------------------------------------------------- other instances
+
+
+async def _queue_through_another_instance(
+    r: Rig, f_cnt_down: int, *, broadcast: bool
+) -> NetworkServerService:
+    """A second instance (its own storage objects, no listener shared with ``rig``) takes an
+    application downlink for the device, as the other partition owner would."""
+    other_storage = build_storage(r.storage.engine, KEK)
+    other = NetworkServerService(
+        NetworkServerSettings(dedup_window_ms=50, session_broadcast=broadcast),
+        r.bus,
+        other_storage,
+    )
+    request = DownlinkRequest(
+        request_id="req-x",
+        dev_eui=DEV_EUI,
+        f_port=5,
+        frm_payload=b"\x01\x02",
+        encrypted=True,
+        f_cnt_down=f_cnt_down,
+    )
+    env = Envelope(Topic.AS_DOWN_REQUEST, DEV_EUI, 0, 0, {}, request, b"")
+    await other.adapter.on_down_request(env)
+    return other
+
+
+@pytest.mark.parametrize("broadcast", [True, False])
+async def test_a_downlink_queued_through_another_instance_goes_out_on_the_next_uplink(
+    rig: Rig,  # noqa: F811
+    broadcast: bool,
+) -> None:
+    s = await rig.session()
+    await rig.up(uplink(s, 1), rx(GW1))
+    await rig.settle()
+    assert rig.service.adapter.session_cache.get(ADDR) is not None  # cached, no queue in it
+    assert s.n_f_cnt_down is not None
+    other = await _queue_through_another_instance(rig, s.n_f_cnt_down, broadcast=broadcast)
+    await rig.settle()
+    await rig.up(uplink(s, 2), rx(GW1, tmst=2_000_000))
+    await rig.settle()
+    sent = [d for d in rig.seen[Topic.GW_DOWN] if d.phy_payload]
+    if broadcast:
+        # the other instance announced the change: this one dropped its copy, read the
+        # session with the queued item and sends it in the very next RX window
+        assert len(sent) == 1
+        assert rig.service.counters.session_invalidations == 1
+        assert other.counters.session_broadcasts == 1
+    else:
+        # without the announcement (the behaviour before session 4): the stale copy hides the
+        # queue for one uplink, and the item goes out one uplink later
+        assert sent == []
+        await rig.up(uplink(s, 3), rx(GW1, tmst=3_000_000))
+        await rig.settle()
+        assert len([d for d in rig.seen[Topic.GW_DOWN] if d.phy_payload]) == 1
+    if other.storage.batch_writer is not None:
+        await other.storage.batch_writer.close()
+
+
+async def test_an_instance_ignores_its_own_and_old_announcements(rig: Rig) -> None:  # noqa: F811
+    s = await rig.session()
+    await rig.up(uplink(s, 1), rx(GW1))
+    await rig.settle()
+    adapter = rig.service.adapter
+    for origin, at in ((adapter.instance_id, T0), ("other", datetime(2020, 1, 1, tzinfo=UTC))):
+        msg = SessionChanged(dev_eui=DEV_EUI, dev_addr=str(ADDR), origin=origin, changed_at=at)
+        await adapter.on_session_changed(
+            Envelope(Topic.NS_SESSION_CHANGED, DEV_EUI, 0, 0, {}, msg, b"")
+        )
+    assert adapter.session_cache.get(ADDR) is not None
+    assert adapter.counters.session_invalidations == 0
