@@ -169,6 +169,7 @@ class PhaseResult:
     throughput: float  # delivered / (last event - first send)
     steady_rate: float  # events per second while the sender was sending (after 1 s)
     latencies_ms: list[float]
+    cpu_s: float = 0.0  # CPU time of this process (server + collector) from go to drained
     # (seconds since the phase's first datagram, latency ms) per delivered uplink, for --plot
     samples: list[tuple[float, float]] = field(default_factory=list)
 
@@ -181,6 +182,8 @@ class Collector:
         self.sub = platform.event_hub.open(tenant_id=None)
         self.index = {dev_eui_of(i): i for i in range(devices)}
         self.seen: dict[tuple[int, int], int] = {}
+        self.wanted: set[tuple[int, int]] = set()  # the current phase's frames
+        self.count = 0  # of them seen
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -188,7 +191,10 @@ class Collector:
             if event.get("event") == "up":
                 i = self.index.get(str(event["dev_eui"]).upper())
                 if i is not None:
-                    self.seen[(i, int(event["f_cnt"]))] = time.monotonic_ns()
+                    key = (i, int(event["f_cnt"]))
+                    if key not in self.seen and key in self.wanted:
+                        self.count += 1
+                    self.seen[key] = time.monotonic_ns()
 
 
 async def provision(platform: EmbeddedPlatform, devices: int) -> None:
@@ -196,7 +202,7 @@ async def provision(platform: EmbeddedPlatform, devices: int) -> None:
     assert storage is not None and platform.app_handler is not None
     tenant = await storage.tenants.create(Tenant(name="bench"))
     app = await storage.applications.create(Application(tenant_id=tenant.id, name="bench"))
-    app.integrations.mqtt_enabled = False
+    app.integrations.mqtt_enabled = platform.settings.mqtt_enabled
     await storage.applications.update(app, tenant_id=None)
     profile = await storage.device_profiles.create(
         DeviceProfile(tenant_id=tenant.id, name="abp", supports_join=False, mac_version=MAC_VERSION)
@@ -247,19 +253,24 @@ async def run_phase(
     conn.send(("phase", rate, seconds))
     _, total = await loop.run_in_executor(None, conn.recv)
     collector.seen.clear()
+    collector.wanted, collector.count = set(), 0
+    cpu0 = sum(os.times()[:2])
     conn.send(("go",))
     _, send_s, sent = await loop.run_in_executor(None, conn.recv)
     # wait for the backlog: until every frame came out, or nothing new for drain_s
     keys = {(i, f) for i, f, _ in sent}
+    collector.wanted = keys
+    collector.count = sum(1 for k in collector.seen if k in keys)  # arrived while sending
     last_count, last_change = -1, time.monotonic()
     give_up = time.monotonic() + max_drain_s
     while time.monotonic() - last_change < drain_s and time.monotonic() < give_up:
-        count = sum(1 for k in collector.seen if k in keys)
+        count = collector.count
         if count >= total:
             break
         if count != last_count:
             last_count, last_change = count, time.monotonic()
         await asyncio.sleep(0.1)
+    cpu_s = sum(os.times()[:2]) - cpu0
     first_send = min(t for _, _, t in sent)
     last_send = max(t for _, _, t in sent)
     arrived = {k: t for k, t in collector.seen.items() if k in keys}
@@ -278,6 +289,7 @@ async def run_phase(
         throughput=len(times) / span if times else 0.0,
         steady_rate=len(steady) / steady_span if steady_span > 0 else 0.0,
         latencies_ms=latencies,
+        cpu_s=cpu_s,
         samples=[
             ((t - first_send) / 1e9, (arrived[(i, f)] - t) / 1e6)
             for i, f, t in sent
@@ -355,6 +367,11 @@ def report(r: PhaseResult, window_ms: float) -> None:
         f"  throughput {r.throughput:,.0f} uplinks/s (first datagram -> last event), "
         f"steady {r.steady_rate:,.0f} uplinks/s while sending"
     )
+    if r.delivered:
+        print(
+            f"  CPU of the server process: {r.cpu_s:.2f} s, "
+            f"{1e6 * r.cpu_s / r.delivered:,.0f} us per delivered uplink"
+        )
     if lat:
         print(
             f"  latency ms: p50 {pct(lat, 50):.1f}  p90 {pct(lat, 90):.1f}  p99 {pct(lat, 99):.1f}"
@@ -427,7 +444,12 @@ async def main(args: argparse.Namespace) -> None:
     switch_off(without)
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="hyperlora-bench-"))
     settings = PlatformSettings(
-        data_dir=data_dir, udp_port=0, http_port=0, mqtt_enabled=False, log_level="WARNING"
+        data_dir=data_dir,
+        udp_port=0,
+        http_port=0,
+        mqtt_enabled=args.mqtt_port is not None,
+        mqtt_port=args.mqtt_port or 1883,
+        log_level="WARNING",
     )
     platform = EmbeddedPlatform(
         settings,
@@ -595,6 +617,13 @@ def parse_args() -> argparse.Namespace:
         help="cProfile stats file (pstats) of the sustained phase, main thread only",
     )
     p.add_argument("--timing", action="store_true", help="wall time of each storage call")
+    p.add_argument(
+        "--mqtt-port",
+        type=int,
+        default=None,
+        help="publish every event to the MQTT broker on 127.0.0.1:PORT (through the app "
+        "handler's outbox) as an operator would; default: MQTT off",
+    )
     p.add_argument("--counters", action="store_true", help="print each stage's counters")
     p.add_argument(
         "--without",

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import socket
 from collections import deque
@@ -32,6 +31,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+import orjson
 
 from services.bus.messages import utc_now
 from services.lorawan.types import EUI64
@@ -331,7 +332,7 @@ class OutboxRelay:
             await self._webhooks.deliver(
                 str(body["url"]),
                 dict(body.get("headers", {})),
-                json.dumps(event, separators=(",", ":")).encode(),
+                orjson.dumps(event),
                 entry.event,
                 str(entry.dev_eui),
             )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import orjson
 
 from .. import metrics
 from ..errors import DeliveryRetry, InvalidCommand
@@ -199,7 +200,7 @@ class MqttIntegration:
             raise DeliveryRetry("MQTT broker not connected")
         kind = str(event.get("event", ""))
         topic = event_topic(self._settings.topic_prefix, application_id, dev_eui, kind)
-        payload = json.dumps(event, separators=(",", ":")).encode()
+        payload = orjson.dumps(event)  # a JSON-ready dict (AppEvent.to_dict)
         try:
             await client.publish(
                 topic, payload, qos=self._settings.qos, timeout=self._settings.publish_timeout_s
