@@ -39,7 +39,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,24 +100,39 @@ async def run_embedded(args: argparse.Namespace) -> Results:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def phases(args: argparse.Namespace, server: tuple[str, int], collector: Any) -> Results:
+CpuProbe = Callable[[], dict[str, float]]
+
+
+async def phases(
+    args: argparse.Namespace,
+    server: tuple[str, int],
+    collector: Any,
+    cpu: CpuProbe | None = None,
+) -> Results:
     """warm-up, unloaded probe, latency at --latency-rate, then sustained (which may leave a
-    backlog behind, so it runs last)."""
+    backlog behind, so it runs last). ``cpu``: CPU seconds so far per process (group), taken
+    around each phase."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     gen = ctx.Process(target=emb.generator_main, args=(child, server, args.devices), daemon=True)
     gen.start()
     d, md = args.drain_seconds, args.max_drain_seconds
+    used: dict[str, dict[str, float]] = {}
+
+    async def phase(name: str, rate: float, seconds: float) -> emb.PhaseResult:
+        before = cpu() if cpu is not None else {}
+        result = await emb.run_phase(name, parent, collector, rate, seconds, d, md)
+        if cpu is not None:
+            after = cpu()
+            used[name] = {k: after[k] - before.get(k, 0.0) for k in after}
+        return result
+
     try:
         await emb.run_phase("warm-up", parent, collector, 20, 1.0, d)
-        probe = await emb.run_phase("probe", parent, collector, args.probe_rate, 5.0, d, md)
-        latency = await emb.run_phase(
-            "latency", parent, collector, args.latency_rate, args.latency_seconds, d, md
-        )
-        sustained = await emb.run_phase(
-            "sustained", parent, collector, args.rate, args.seconds, d, md
-        )
-        return Results(probe, latency, sustained)
+        probe = await phase("probe", args.probe_rate, 5.0)
+        latency = await phase("latency", args.latency_rate, args.latency_seconds)
+        sustained = await phase("sustained", args.rate, args.seconds)
+        return Results(probe, latency, sustained, used)
     finally:
         parent.send(("quit",))
         gen.join(timeout=10)
@@ -127,6 +143,70 @@ class Results:
     probe: emb.PhaseResult
     latency: emb.PhaseResult
     sustained: emb.PhaseResult
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> process -> s
+
+
+def _label(cmdline: list[bytes]) -> str:
+    """Which part of the testbed a process is: the service it runs, or the engine."""
+    args = [a.decode(errors="replace") for a in cmdline if a]
+    for marker in ("service", "services.cli.service"):  # hyperlora service X / python -m ...
+        if marker in args and args.index(marker) + 1 < len(args):
+            return args[args.index(marker) + 1]
+    head = Path(args[0]).name if args else "?"
+    if head == "java":
+        return "kafka"
+    if head.startswith("postgres"):
+        return "postgresql"
+    return head
+
+
+def testbed_cpu(state: Path) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every live process of the testbed in
+    ``state``, summed per service or engine. A process is the testbed's when its environment
+    has this HYPERLORA_STATE_DIR (the services, the Kafka JVM, Mosquitto), its command line
+    names the state dir (the PostgreSQL server, started as another user), or its parent is
+    the testbed's (PostgreSQL's backends); a backend takes its parent's label."""
+    tick = os.sysconf("SC_CLK_TCK")
+    needle, where = f"HYPERLORA_STATE_DIR={state}".encode(), str(state).encode()
+    procs: dict[int, tuple[int, list[bytes], float, bool]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmdline = (d / "cmdline").read_bytes().split(b"\0")
+            stat = (d / "stat").read_text()
+            ours = where in b" ".join(cmdline) or needle in (d / "environ").read_bytes().split(
+                b"\0"
+            )
+        except OSError:  # gone, or not ours to read
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        procs[int(d.name)] = (int(fields[1]), cmdline, cpu, ours)
+    out: dict[str, float] = {}
+    for ppid, cmdline, cpu, ours in procs.values():
+        if not ours and ppid in procs and procs[ppid][3]:
+            cmdline, ours = procs[ppid][1], True  # a child of a testbed process
+        if ours:
+            label = _label(cmdline)
+            out[label] = out.get(label, 0.0) + cpu
+    return out
+
+
+def cpu_report(r: Results, phase: str) -> None:
+    used, result = r.cpu.get(phase), getattr(r, phase)
+    if not used or not result.delivered:
+        return
+    total = sum(used.values())
+    print(
+        f"  CPU per delivered uplink, {phase} phase ({result.delivered:,} uplinks): "
+        f"{1e3 * total / result.delivered:.2f} ms in all"
+    )
+    for label, seconds in sorted(used.items(), key=lambda kv: -kv[1]):
+        print(
+            f"    {label:<18} {1e3 * seconds / result.delivered:7.3f} ms "
+            f"({100 * seconds / max(total, 1e-9):4.1f} %)"
+        )
 
 
 # ------------------------------------------------------------------------------ testbed
@@ -254,7 +334,12 @@ async def run_testbed(args: argparse.Namespace) -> Results:
         collector = MqttCollector(int(env["MQTT_PORT"]), args.devices)
         await asyncio.wait_for(collector.ready.wait(), 10)
         try:
-            return await phases(args, ("127.0.0.1", int(env["UDP_PORT"])), collector)
+            return await phases(
+                args,
+                ("127.0.0.1", int(env["UDP_PORT"])),
+                collector,
+                cpu=lambda: testbed_cpu(state),
+            )
         finally:
             await collector.stop()
     finally:
@@ -298,6 +383,8 @@ async def main(args: argparse.Namespace) -> None:
     tb = results["testbed"]
     for r in (tb.probe, tb.latency, tb.sustained):
         emb.report(r, args.dedup_window_ms)
+    for name in ("probe", "latency"):
+        cpu_report(tb, name)
     w = float(args.dedup_window_ms)
     print()
     print(
@@ -307,8 +394,8 @@ async def main(args: argparse.Namespace) -> None:
         f"{'mode':<9} {'uplinks/s':>9} {'steady/s':>9} {'deliv':>7} "
         f"{'p50@rate':>9} {'p99@rate':>9} {'deliv':>7} {'p50@probe':>9} {'p99@probe':>9}"
     )
-    for name, r in results.items():
-        print(line(name, r, w))
+    for name, res in results.items():
+        print(line(name, res, w))
     if "embedded" in results:
         em = results["embedded"]
         ratio_t = tb.sustained.throughput / max(1e-9, em.sustained.throughput)
