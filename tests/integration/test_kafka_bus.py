@@ -544,10 +544,11 @@ async def test_rebalance_mid_stream_hands_over_without_loss_or_duplicates(
     new_bus: BusFactory, tag: str
 ) -> None:
     """B joins while A is busy: A finishes its in-flight records and commits before giving
-    partitions up, so B starts exactly where A stopped."""
+    partitions up, so B starts exactly where A stopped. Records keep coming until B has
+    handled some (A alone, handling 16 keys at once, could otherwise finish a fixed backlog
+    before the rebalance completes, and B would get nothing to take over)."""
     group = f"{tag}-handover"
     keys = keys_covering_partitions(tag, per_partition=2)
-    total = 200
     got_a, got_b = Collector(tag), Collector(tag)
 
     async def slow_a(env: Envelope[BaseMessage]) -> None:
@@ -556,8 +557,15 @@ async def test_rebalance_mid_stream_hands_over_without_loss_or_duplicates(
 
     producer = new_bus()
     await producer.start()
-    for s in range(total):
-        await producer.publish(TOPIC, keys[s % len(keys)], stats(s, tag))
+    total = 0
+
+    async def publish(n: int) -> None:
+        nonlocal total
+        for s in range(total, total + n):
+            await producer.publish(TOPIC, keys[s % len(keys)], stats(s, tag))
+        total += n
+
+    await publish(200)
     bus_a = new_bus()
     bus_a.subscribe(TOPIC, group, slow_a)
     await bus_a.start()
@@ -565,6 +573,10 @@ async def test_rebalance_mid_stream_hands_over_without_loss_or_duplicates(
     bus_b = new_bus()
     bus_b.subscribe(TOPIC, group, got_b)
     await bus_b.start()
+    deadline = asyncio.get_running_loop().time() + 60
+    while not got_b.got and asyncio.get_running_loop().time() < deadline:
+        await publish(len(keys))  # one record per key: every partition keeps receiving
+        await asyncio.sleep(0.2)
     await eventually(
         lambda: set(got_a.seqs()) | set(got_b.seqs()) == set(range(total)), "every record"
     )
