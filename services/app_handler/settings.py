@@ -27,6 +27,9 @@ class MqttSettings(BaseModel):
     # with QoS 0, once it is written to the connection
     qos: int = Field(default=1, ge=0, le=2)
     publish_timeout_s: float = Field(default=10.0, gt=0)  # wait for the broker's PUBACK
+    # QoS >= 1 publishes awaiting their PUBACK at once (the outbox relay keeps up to its
+    # concurrency in flight; paho's default is 20)
+    max_inflight: int = Field(default=64, ge=1)
     keepalive_s: int = Field(default=30, ge=5)
     queue_size: int = Field(default=10_000, ge=1)  # events waiting for the broker
     reconnect_initial_s: float = Field(default=0.5, gt=0)
