@@ -457,24 +457,18 @@ async def test_downlink_queued_through_either_instance_goes_out_on_the_next_upli
     the other drops its cached session; issue 4)."""
     from services.bus.keys import partition_for
 
-    partitions = int(
-        re.search(r"HYPERLORA_BUS_PARTITIONS=(\d+)", testbed.must("env", "network_server-1"))[1]  # type: ignore[index]
-    )
+    partitions = bus_partitions(testbed)
     gw_up = ns_assignments(testbed, "gw.up")
     down = ns_assignments(testbed, "as.down.request")
-    crossed: list[Device] = []
-    same: list[Device] = []
-    while len(crossed) < 3 or len(same) < 1:
-        n = next(_n)
-        dev = Device(f"70B3D57ED2{n:06X}", f"02{n:06X}", bytes([n % 251]) * 15 + b"\x05",
-                     bytes([n % 241]) * 15 + b"\x06")  # fmt: skip
-        split = (
-            gw_up[partition_for(dev.dev_addr, partitions)]
-            != down[partition_for(dev.dev_eui, partitions)]
-        )
-        bucket = crossed if split else same
-        if len(bucket) < (3 if split else 1):
-            bucket.append(dev)
+    crossed, same = pick_devices(
+        2,
+        lambda d: (
+            gw_up[partition_for(d.dev_addr, partitions)]
+            != down[partition_for(d.dev_eui, partitions)]
+        ),
+        wanted=3,
+        others=1,
+    )
     devices = crossed + same
     for dev in devices:
         await net.api.device(dev.dev_eui, net.application_id, net.abp_profile, name="queue")
@@ -531,6 +525,31 @@ def ns_assignments(tb: Bed, topic: str) -> dict[int, str]:
     return owner
 
 
+def bus_partitions(tb: Bed) -> int:
+    """The partition count of the testbed's topics (the services' HYPERLORA_BUS_PARTITIONS)."""
+    found = re.search(r"HYPERLORA_BUS_PARTITIONS=(\d+)", tb.must("env", "network_server-1"))
+    assert found is not None
+    return int(found[1])
+
+
+def pick_devices(
+    tag: int, which: Callable[[Device], bool], wanted: int, others: int
+) -> tuple[list[Device], list[Device]]:
+    """New ABP devices (DevEUI 70B3D57ED<tag>..., DevAddr 0<tag>...): ``wanted`` for which
+    ``which`` holds and ``others`` for which it does not."""
+    yes: list[Device] = []
+    no: list[Device] = []
+    while len(yes) < wanted or len(no) < others:
+        n = next(_n)
+        nwk_s_key = bytes([n % 251]) * 15 + bytes([2 * tag + 1])
+        app_s_key = bytes([n % 241]) * 15 + bytes([2 * tag + 2])
+        dev = Device(f"70B3D57ED{tag}{n:06X}", f"0{tag}{n:06X}", nwk_s_key, app_s_key)
+        bucket, limit = (yes, wanted) if which(dev) else (no, others)
+        if len(bucket) < limit:
+            bucket.append(dev)
+    return yes, no
+
+
 GW3 = bytes.fromhex("AA555A00000000D3")
 
 
@@ -546,24 +565,15 @@ async def test_tx_ack_errors_are_retried_in_rx2_by_whichever_instance_gets_them(
     from services.bus.keys import partition_for
     from services.bus.messages import DownlinkTxAck
 
-    partitions = int(
-        re.search(r"HYPERLORA_BUS_PARTITIONS=(\d+)", testbed.must("env", "network_server-1"))[1]  # type: ignore[index]
-    )
+    partitions = bus_partitions(testbed)
     gw_up, gw_tx_ack = ns_assignments(testbed, "gw.up"), ns_assignments(testbed, "gw.tx_ack")
     assert len(gw_up) == len(gw_tx_ack) == partitions, (gw_up, gw_tx_ack)
     acker = gw_tx_ack[partition_for(GW3.hex().upper(), partitions)]
     # devices whose uplinks the other instance handles (it sends their downlinks), and two
     # handled by the instance that receives GW3's TX_ACKs
-    others: list[Device] = []
-    same: list[Device] = []
-    while len(others) < 3 or len(same) < 2:
-        n = next(_n)
-        dev = Device(f"70B3D57ED1{n:06X}", f"01{n:06X}", bytes([n % 251]) * 15 + b"\x03",
-                     bytes([n % 241]) * 15 + b"\x04")  # fmt: skip
-        sender = gw_up[partition_for(dev.dev_addr, partitions)]
-        bucket = same if sender == acker else others
-        if len(bucket) < (2 if sender == acker else 3):
-            bucket.append(dev)
+    same, others = pick_devices(
+        1, lambda d: gw_up[partition_for(d.dev_addr, partitions)] == acker, wanted=2, others=3
+    )
     devices = others + same
     for dev in devices:
         await net.api.device(dev.dev_eui, net.application_id, net.abp_profile, name="rx2")
