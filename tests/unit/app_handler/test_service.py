@@ -184,7 +184,7 @@ async def test_uplink_logged_once_and_sent_to_webhook_hub_and_ledger(
     up = uplink(70_000, n_f_cnt_down=3)
     await h.publish(Topic.NS_UP, up)
     await eventually(lambda: h.service.counters.uplinks["new"] == 1, what="uplink handled")
-    await h.service.webhooks.drain()
+    await h.service.outbox.drain()
 
     page = await storage.uplinks.list_recent(DEV_EUI, tenant_id=None)
     assert page.total == 1
@@ -219,7 +219,7 @@ async def test_uplink_logged_once_and_sent_to_webhook_hub_and_ledger(
     # redelivery of the same ns.up: no second row, no second webhook call
     await h.publish(Topic.NS_UP, up)
     await eventually(lambda: h.service.counters.uplinks["duplicate"] == 1, what="duplicate")
-    await h.service.webhooks.drain()
+    await h.service.outbox.drain()
     assert (await storage.uplinks.list_recent(DEV_EUI, tenant_id=None)).total == 1
     assert len(hook_server.requests) == 1
     assert h.hub_events() == []
@@ -265,7 +265,7 @@ async def test_codec_error_still_delivers_the_uplink(
     await joined(h, storage)
     await h.publish(Topic.NS_UP, uplink(5, b"\x01\xff\x00"))  # unknown LPP type
     await eventually(lambda: h.service.counters.uplinks["new"] == 1)
-    await h.service.webhooks.drain()
+    await h.service.outbox.drain()
     body = json.loads(hook_server.requests[0].body)
     assert body["object"] is None and "unknown data type 255" in body["codec_error"]
     assert h.service.counters.codec_errors["cayenne_lpp"] == 1
@@ -312,7 +312,7 @@ async def test_join_event_and_device_ledger_record(
     await h.publish(Topic.NS_JOIN, join)
     await h.publish(Topic.NS_JOIN, join)  # redelivered: one event, ledger deduped downstream
     await eventually(lambda: len(h.ledger) == 2)
-    await h.service.webhooks.drain()
+    await h.service.outbox.drain()
     assert [json.loads(r.body)["event"] for r in hook_server.requests] == ["join"]
     assert [e["event"] for e in h.hub_events()] == ["join"]
     rec = h.ledger[0]
@@ -401,7 +401,7 @@ async def test_stale_counter_reencrypts_and_resubmits_bounded(
         await h.publish(Topic.NS_ACK, stale(12, 13))  # third time: bounded, given up
         await eventually(lambda: h.service.counters.events["ack"] == 1, what="nack event")
         assert h.service.counters.downlinks["resubmit_exhausted"] == 1
-        await h.service.webhooks.drain()
+        await h.service.outbox.drain()
         assert len(h.requests) == 3
         acks = [json.loads(r.body) for r in hook_server.requests]
         assert [(a["event"], a["acknowledged"], a["reason"]) for a in acks] == [
@@ -436,7 +436,7 @@ async def test_ack_and_tx_ack_events(
     ack = DownlinkAck(dev_eui=str(DEV_EUI), request_id="c1", acknowledged=True, f_cnt_down=0)
     await h.publish(Topic.NS_ACK, ack)
     await eventually(lambda: h.service.counters.events["ack"] == 1)
-    await h.service.webhooks.drain()
+    await h.service.outbox.drain()
     got = [json.loads(r.body) for r in hook_server.requests]
     assert [(e["event"], e.get("request_id")) for e in got] == [("txack", "c1"), ("ack", "c1")]
     assert got[1]["acknowledged"] is True
