@@ -111,7 +111,7 @@ write_config() {
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$SOCK'
-max_connections = 100
+max_connections = 300
 shared_buffers = 64MB
 password_encryption = 'scram-sha-256'
 logging_collector = off

@@ -38,6 +38,14 @@ class StorageSettings(BaseSettings):
         ),
     )
 
+    # PostgreSQL connection pool (ignored for SQLite). A checkout beyond pool_size opens an
+    # overflow connection that is closed again when returned: a new PostgreSQL backend
+    # process per burst. The uplink path runs many reads and batches at once, so the pool
+    # keeps more open than SQLAlchemy's default of 5 (deploy/postgres allows 300 connections:
+    # eight processes with a full pool and overflow fit).
+    pool_size: int = Field(default=15, ge=1)
+    pool_max_overflow: int = Field(default=15, ge=0)
+
     @field_validator("kek")
     @classmethod
     def _kek_is_32_bytes_hex(cls, value: str) -> str:

@@ -133,7 +133,10 @@ async def open_storage(
     url = settings.database_url
     if migrate:
         await upgrade(url)
-    return build_storage(create_engine(url), settings.kek_bytes, clock=clock)
+    pool: dict[str, int] = {}
+    if make_url(url).get_backend_name() == "postgresql":
+        pool = {"pool_size": settings.pool_size, "max_overflow": settings.pool_max_overflow}
+    return build_storage(create_engine(url, **pool), settings.kek_bytes, clock=clock)
 
 
 def _conforms_to_protocols(st: Storage) -> None:  # checked by mypy, never called

@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -501,6 +502,56 @@ async def test_outbox_rows_commit_with_their_uplink_and_only_once(storage: Stora
     result = await storage.uplinks.insert_many_with_outbox([(ghost, [delivery(9, dev.dev_eui)])])
     assert isinstance(result[0], NotFound)
     assert await storage.outbox.get("up:9:mqtt") is None
+
+
+async def test_uplink_batches_are_written_in_one_pass_with_duplicates_told_apart(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg reports no row count for an executemany: the batch is one INSERT ...
+    RETURNING, which still tells each record's outcome (not a replay row by row)."""
+    from services.storage.repositories import uplink_log
+
+    dev = await new_device(storage)
+    sid = uuid.uuid4()
+    replays: list[int] = []
+    each = uplink_log._insert_each
+
+    def counting_each(rows: Any, deliveries: Any, dialect: str) -> Any:
+        replays.append(len(rows))
+        return each(rows, deliveries, dialect)
+
+    monkeypatch.setattr(uplink_log, "_insert_each", counting_each)
+    one, two = uplink(dev.dev_eui, sid, 1), uplink(dev.dev_eui, sid, 2)
+    same_frame = uplink(dev.dev_eui, sid, 2)  # another id, same device/session/FCnt
+    batch = [
+        (one, [delivery(11, dev.dev_eui)]),
+        (two, [delivery(12, dev.dev_eui)]),
+        (one, [delivery(13, dev.dev_eui)]),  # the same record twice in one batch
+        (same_frame, [delivery(14, dev.dev_eui)]),
+    ]
+    assert await storage.uplinks.insert_many_with_outbox(batch) == [True, True, False, False]
+    assert replays == []
+    assert [await storage.outbox.get(f"up:{i}:mqtt") is not None for i in (11, 12, 13, 14)] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    three = uplink(dev.dev_eui, sid, 3)
+    batch = [(two, [delivery(15, dev.dev_eui)]), (three, [delivery(16, dev.dev_eui)])]
+    assert await storage.uplinks.insert_many_with_outbox(batch) == [False, True]
+    assert replays == []
+    # an unknown device in the batch: replayed row by row, each record its own outcome
+    ghost = uplink(EUI64.from_hex("FFFFFFFFFFFFFFFE"), sid, 1)
+    four = uplink(dev.dev_eui, sid, 4)
+    batch = [(ghost, [delivery(17, dev.dev_eui)]), (four, [delivery(18, dev.dev_eui)])]
+    result = await storage.uplinks.insert_many_with_outbox(batch)
+    assert isinstance(result[0], NotFound) and result[1] is True
+    assert replays == [2]
+    assert await storage.outbox.get("up:17:mqtt") is None
+    assert await storage.outbox.get("up:18:mqtt") is not None
+    page = await storage.uplinks.list_recent(dev.dev_eui, tenant_id=None, limit=10)
+    assert sorted(u.f_cnt for u in page.items) == [1, 2, 3, 4]
 
 
 async def test_concurrent_outbox_claims_take_disjoint_rows(storage: Storage) -> None:

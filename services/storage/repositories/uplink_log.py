@@ -92,7 +92,7 @@ def _insert_all(
 ) -> BatchFn[list[bool | Exception]]:
     def run(conn: BatchConn) -> list[bool | Exception]:
         if len(rows) > 1 and not conn.multi_rowcount:
-            raise _RowByRow
+            return _insert_returning(conn, rows, deliveries, dialect)
         try:
             inserted = conn.execute(_insert_ignoring_duplicates(dialect), rows)
         except IntegrityError as exc:  # not a duplicate (those are skipped): unknown device
@@ -109,6 +109,35 @@ def _insert_all(
         return [True] * len(rows)
 
     return run
+
+
+@functools.cache
+def _insert_returning_ids(dialect: str) -> Insert:
+    return _insert_ignoring_duplicates(dialect).returning(_TABLE.c.id)
+
+
+def _insert_returning(
+    conn: BatchConn, rows: list[dict[str, Any]], deliveries: Deliveries, dialect: str
+) -> list[bool | Exception]:
+    """The batch for a driver that does not count the rows of an executemany (asyncpg):
+    one INSERT ... ON CONFLICT DO NOTHING RETURNING id tells which rows were new, then one
+    INSERT of their deliveries. A frame twice in one batch (same id or same device, session
+    and FCnt) is written once, and only its first row counts as new."""
+    first: list[bool] = []
+    seen: set[Any] = set()
+    for row in rows:
+        keys = (("id", row["id"]), ("frame", row["dev_eui"], row["session_id"], row["f_cnt"]))
+        first.append(not any(k in seen for k in keys))
+        seen.update(keys)
+    try:
+        written = {r[0] for r in conn.returning(_insert_returning_ids(dialect), rows)}
+    except IntegrityError as exc:  # not a duplicate (those are skipped): unknown device
+        raise _RowByRow from exc
+    new = [is_first and row["id"] in written for row, is_first in zip(rows, first, strict=True)]
+    outbox = [d for per_row, is_new in zip(deliveries, new, strict=True) if is_new for d in per_row]
+    if outbox:
+        conn.execute(insert_outbox_rows(dialect), outbox)
+    return list(new)
 
 
 def _insert_each(
