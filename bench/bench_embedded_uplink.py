@@ -44,6 +44,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from services import eventloop
 from services.api.settings import ApiSettings
 from services.lorawan import FHDR, MHDR, AES128Key, DevAddr, FCtrl, MACPayload, MType, PhyPayload
 from services.lorawan.types import EUI64
@@ -415,7 +416,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} CPUs ({model}), Python {pyplatform.python_version()}"
+    loop = eventloop.loop_factory()[0]  # HYPERLORA_EVENT_LOOP, as the services choose it
+    return f"{os.cpu_count()} CPUs ({model}), Python {pyplatform.python_version()}, {loop} loop"
 
 
 def switch_off(services: list[str]) -> None:
@@ -640,4 +642,4 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    eventloop.run(main(parse_args()))

@@ -49,6 +49,7 @@ import aiomqtt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_embedded_uplink as emb
 
+from services import eventloop
 from services.api.settings import ApiSettings
 from services.app_handler import sessions as app_sessions
 from services.lorawan import AES128Key, DevAddr
@@ -435,4 +436,4 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    eventloop.run(main(parse_args()))

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 
+from services import eventloop
 from services.bus import make_bus
 from services.storage import open_storage
 
@@ -40,7 +41,7 @@ async def serve(settings: ApiSettings | None = None) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve())
+    eventloop.run(serve())
 
 
 if __name__ == "__main__":

@@ -5,15 +5,16 @@ Settings come from the environment (HYPERLORA_APP_*, HYPERLORA_BUS_*, HYPERLORA_
 
 from __future__ import annotations
 
-import asyncio
 import logging
+
+from services import eventloop
 
 from .app import run
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(run())
+    eventloop.run(run())
 
 
 if __name__ == "__main__":

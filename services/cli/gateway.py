@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import typer
+
+from services import eventloop
 
 
 def gateway_bridge(
@@ -29,4 +30,4 @@ def gateway_bridge(
         metrics_port=metrics_port,
         zone=zone,
     )
-    asyncio.run(run(settings))
+    eventloop.run(run(settings))

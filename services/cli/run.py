@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from services import eventloop
 from services.platform import EmbeddedPlatform, PlatformSettings, configure_logging
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -75,12 +76,15 @@ def run(
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_json)
     try:
-        asyncio.run(_serve(settings))
+        eventloop.run(_serve(settings))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         raise typer.Exit(130) from None
     except OSError as exc:  # port in use, data dir not writable, ...
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    except eventloop.EventLoopUnavailable as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
 
 
 async def _serve(settings: PlatformSettings) -> None:

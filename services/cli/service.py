@@ -31,6 +31,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from services import eventloop
 from services.lifecycle import signals_set
 
 log = logging.getLogger("hyperlora.service")
@@ -293,7 +294,7 @@ def service(
         if lg.getEffectiveLevel() > logging.INFO:
             lg.setLevel(logging.INFO)
     try:
-        asyncio.run(_main(name, metrics_port))
+        eventloop.run(_main(name, metrics_port))
     except ValidationError as exc:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
@@ -304,6 +305,9 @@ def service(
     except OSError as exc:  # port in use, broker/database unreachable at start
         err_console.print(f"[red]error:[/red] {name.value}: {exc}")
         raise typer.Exit(1) from exc
+    except eventloop.EventLoopUnavailable as exc:
+        err_console.print(f"[red]error:[/red] {name.value}: {exc}")
+        raise typer.Exit(2) from exc
 
 
 if __name__ == "__main__":  # python -m services.cli.service NAME (without the console script)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 
+from services import eventloop
 from services.bus import make_bus
 
 from .factory import make_ledger, make_writer
@@ -41,7 +42,7 @@ async def serve(settings: LedgerSettings | None = None) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve())
+    eventloop.run(serve())
 
 
 if __name__ == "__main__":
