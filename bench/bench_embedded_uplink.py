@@ -170,7 +170,8 @@ class PhaseResult:
     throughput: float  # delivered / (last event - first send)
     steady_rate: float  # events per second while the sender was sending (after 1 s)
     latencies_ms: list[float]
-    cpu_s: float = 0.0  # CPU time of this process (server + collector) from go to drained
+    cpu_s: float = 0.0  # CPU time of the server (+ collector) from go to drained
+    cpu_radio_s: float = 0.0  # of which the radio process's (--processes 2)
     # (seconds since the phase's first datagram, latency ms) per delivered uplink, for --plot
     samples: list[tuple[float, float]] = field(default_factory=list)
 
@@ -185,6 +186,7 @@ class Collector:
         self.seen: dict[tuple[int, int], int] = {}
         self.wanted: set[tuple[int, int]] = set()  # the current phase's frames
         self.count = 0  # of them seen
+        self.radio_pid = platform.radio.pid if platform.radio is not None else None
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -196,6 +198,16 @@ class Collector:
                     if key not in self.seen and key in self.wanted:
                         self.count += 1
                     self.seen[key] = time.monotonic_ns()
+
+
+def server_cpu(radio_pid: int | None) -> tuple[float, float]:
+    """CPU seconds (user + system) of the server: (this process, the radio process when the
+    platform runs two, ``--processes 2``, else 0)."""
+    radio = 0.0
+    if radio_pid is not None:
+        fields = Path(f"/proc/{radio_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        radio = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(os.times()[:2]), radio
 
 
 async def provision(platform: EmbeddedPlatform, devices: int) -> None:
@@ -255,7 +267,7 @@ async def run_phase(
     _, total = await loop.run_in_executor(None, conn.recv)
     collector.seen.clear()
     collector.wanted, collector.count = set(), 0
-    cpu0 = sum(os.times()[:2])
+    cpu0 = server_cpu(collector.radio_pid)
     conn.send(("go",))
     _, send_s, sent = await loop.run_in_executor(None, conn.recv)
     # wait for the backlog: until every frame came out, or nothing new for drain_s
@@ -271,7 +283,9 @@ async def run_phase(
         if count != last_count:
             last_count, last_change = count, time.monotonic()
         await asyncio.sleep(0.1)
-    cpu_s = sum(os.times()[:2]) - cpu0
+    cpu1 = server_cpu(collector.radio_pid)
+    cpu_radio_s = cpu1[1] - cpu0[1]
+    cpu_s = cpu1[0] - cpu0[0] + cpu_radio_s
     first_send = min(t for _, _, t in sent)
     last_send = max(t for _, _, t in sent)
     arrived = {k: t for k, t in collector.seen.items() if k in keys}
@@ -291,6 +305,7 @@ async def run_phase(
         steady_rate=len(steady) / steady_span if steady_span > 0 else 0.0,
         latencies_ms=latencies,
         cpu_s=cpu_s,
+        cpu_radio_s=cpu_radio_s,
         samples=[
             ((t - first_send) / 1e9, (arrived[(i, f)] - t) / 1e6)
             for i, f, t in sent
@@ -370,8 +385,13 @@ def report(r: PhaseResult, window_ms: float) -> None:
     )
     if r.delivered:
         print(
-            f"  CPU of the server process: {r.cpu_s:.2f} s, "
+            f"  CPU of the server process(es): {r.cpu_s:.2f} s, "
             f"{1e6 * r.cpu_s / r.delivered:,.0f} us per delivered uplink"
+            + (
+                f" (main {r.cpu_s - r.cpu_radio_s:.2f} s, radio {r.cpu_radio_s:.2f} s)"
+                if r.cpu_radio_s
+                else ""
+            )
         )
     if lat:
         print(
@@ -452,6 +472,7 @@ async def main(args: argparse.Namespace) -> None:
         mqtt_enabled=args.mqtt_port is not None,
         mqtt_port=args.mqtt_port or 1883,
         log_level="WARNING",
+        processes=args.processes,
     )
     platform = EmbeddedPlatform(
         settings,
@@ -463,7 +484,7 @@ async def main(args: argparse.Namespace) -> None:
     await platform.start()
     assert platform.endpoints is not None
     server = (platform.endpoints.udp_host, platform.endpoints.udp_port)
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, server processes: {args.processes}")
     if without:
         print(f"ATTRIBUTION RUN without: {', '.join(without)} (not the product's figures)")
     print(
@@ -625,6 +646,14 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="publish every event to the MQTT broker on 127.0.0.1:PORT (through the app "
         "handler's outbox) as an operator would; default: MQTT off",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        choices=(1, 2),
+        help="HYPERLORA_PROCESSES: 2 runs the radio side (bridge, network server, join "
+        "server) in a child process; CPU figures then add both processes",
     )
     p.add_argument("--counters", action="store_true", help="print each stage's counters")
     p.add_argument(

@@ -130,6 +130,7 @@ def create_app(
     app.state.bus = bus
     app.state.event_hub = hub
     app.state.settings = settings
+    app.state.peers = []  # other processes answered for on /metrics and /health (peers.py)
     attach_ledger(app, ledger, ledger_writer, migration)
 
     install_error_handlers(app)

@@ -17,6 +17,7 @@ from services.storage import Storage
 
 from .app import attach_ledger, create_app
 from .events import EventHub
+from .peers import PeerProcess
 from .settings import ApiSettings
 
 log = logging.getLogger("hyperlora.api")
@@ -69,6 +70,10 @@ class ApiService:
         """Set the ledger objects after construction (the composition root builds the ledger
         after the API); call before :meth:`start`."""
         attach_ledger(self.app, ledger, ledger_writer, migration)
+
+    def attach_peer(self, peer: PeerProcess) -> None:
+        """Answer for ``peer`` too on /metrics and /health (services.api.peers)."""
+        self.app.state.peers.append(peer)
 
     async def start(self) -> None:
         config = uvicorn.Config(

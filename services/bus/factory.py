@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .base import Bus
 from .settings import BusSettings
+
+
+def memory_options(settings: BusSettings) -> dict[str, Any]:
+    """The MemoryBus (and LinkedBus) keyword arguments the settings give."""
+    return {
+        "partitions": settings.partitions,
+        "queue_size": settings.queue_size,
+        "retry": settings.retry_policy(),
+        "drain_timeout_s": settings.drain_timeout_s,
+        "partitions_per_topic": settings.partitions_per_topic,
+        "dlq_keep": settings.dlq_keep,
+    }
 
 
 def make_bus(settings: BusSettings | None = None) -> Bus:
@@ -15,11 +29,4 @@ def make_bus(settings: BusSettings | None = None) -> Bus:
         return KafkaBus(settings)
     from .memory import MemoryBus
 
-    return MemoryBus(
-        partitions=settings.partitions,
-        queue_size=settings.queue_size,
-        retry=settings.retry_policy(),
-        drain_timeout_s=settings.drain_timeout_s,
-        partitions_per_topic=settings.partitions_per_topic,
-        dlq_keep=settings.dlq_keep,
-    )
+    return MemoryBus(**memory_options(settings))

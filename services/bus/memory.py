@@ -218,10 +218,34 @@ class MemoryBus(Bus):
         if self._state in ("new", "stopped"):
             raise BusClosed(f"publish() on a bus that is {self._state} (start it first)")
         topic = str(topic)
+        record = self._record(topic, key, raw, headers, message, time.time_ns() // 1_000_000)
+        self.counters.published += 1
+        count, size = metrics.published(topic)
+        count.inc()
+        size.inc(len(raw))
+        forwarded = await self._forward(record)
+        groups = self._groups.get(topic)
+        if not groups:
+            if not forwarded:
+                self.counters.unrouted += 1
+                metrics.UNROUTED.labels(topic).inc()
+            return
+        await self._enqueue(record, groups)
+
+    def _record(
+        self,
+        topic: str,
+        key: str,
+        raw: bytes,
+        headers: Mapping[str, bytes],
+        message: BaseMessage | None,
+        timestamp_ms: int | None,
+    ) -> Record:
+        """The record at the next offset of the key's partition."""
         partition = self._partition(key, self.partitions_of(topic))
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
-        record = Record(
+        return Record(
             topic=topic,
             key=key,
             partition=partition,
@@ -229,17 +253,18 @@ class MemoryBus(Bus):
             headers=headers,
             raw=raw,
             message=message,
-            timestamp_ms=time.time_ns() // 1_000_000,
+            timestamp_ms=timestamp_ms,
         )
-        self.counters.published += 1
-        count, size = metrics.published(topic)
-        count.inc()
-        size.inc(len(raw))
-        groups = self._groups.get(topic)
-        if not groups:
-            self.counters.unrouted += 1
-            metrics.UNROUTED.labels(topic).inc()
-            return
+
+    async def _forward(self, record: Record) -> bool:
+        """Hand ``record`` to consumers outside this bus; True if any took it (the linked
+        bus, services.bus.link, sends it to the other process). None here."""
+        return False
+
+    async def _enqueue(self, record: Record, groups: Mapping[str, _Group]) -> None:
+        """Queue ``record`` for every local consumer group (waits while a queue is full)."""
+        topic = record.topic
+        partition = record.partition
         started = time.perf_counter()
         for state in groups.values():
             queue = state.queues[partition]

@@ -51,6 +51,14 @@ def run(
     log_json: Annotated[
         bool | None, typer.Option("--log-json/--log-text", help="JSON lines or text lines")
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            help="1: everything in this process [1]; 2: the gateway bridge, network and join "
+            "servers in a second process, so two cores share the work",
+        ),
+    ] = None,
 ) -> None:
     """Run the network server (gateway bridge, network, join and application servers, API)."""
     given: dict[str, Any] = {
@@ -66,6 +74,7 @@ def run(
         "mqtt_port": mqtt_port,
         "log_level": log_level,
         "log_json": log_json,
+        "processes": processes,
     }
     try:
         settings = PlatformSettings(**{k: v for k, v in given.items() if v is not None})
@@ -76,7 +85,7 @@ def run(
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_json)
     try:
-        eventloop.run(_serve(settings))
+        failed = eventloop.run(_serve(settings))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         raise typer.Exit(130) from None
     except OSError as exc:  # port in use, data dir not writable, ...
@@ -85,9 +94,14 @@ def run(
     except eventloop.EventLoopUnavailable as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    if failed:
+        err_console.print("[red]error:[/red] the radio process died; stopped (see the log)")
+        raise typer.Exit(1)
 
 
-async def _serve(settings: PlatformSettings) -> None:
+async def _serve(settings: PlatformSettings) -> bool:
+    """Serve until stopped; True if the platform stopped because a process of it died."""
+
     platform = EmbeddedPlatform(settings)
     stop = asyncio.Event()
 
@@ -101,6 +115,7 @@ async def _serve(settings: PlatformSettings) -> None:
         await platform.run(stop)
     finally:
         banner.cancel()
+    return platform.failed
 
 
 def _print_banner(platform: EmbeddedPlatform) -> None:
@@ -112,7 +127,8 @@ def _print_banner(platform: EmbeddedPlatform) -> None:
         f"  packet forwarders  udp://{ep.udp_host}:{ep.udp_port}  (Semtech UDP)",
         f"  REST API           {ep.api_url}/api   docs: {ep.api_url}/api/docs",
         f"  health / metrics   {ep.api_url}/health   {ep.api_url}/metrics",
-        f"  NetID {s.net_id}, region {s.region}, data in {s.data_dir}",
+        f"  NetID {s.net_id}, region {s.region}, data in {s.data_dir}"
+        + (f", radio side in process {platform.radio.pid}" if platform.radio is not None else ""),
         "  MQTT               "
         + (
             f"{s.mqtt_host}:{s.mqtt_port} (application/<id>/device/<dev_eui>/event/up)"

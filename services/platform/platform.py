@@ -57,6 +57,7 @@ from services.network_server.settings import NetworkServerSettings
 from services.storage import Storage, StorageError, open_storage
 
 from .admin_key import FirstAdminKey, ensure_first_admin_key
+from .child import RadioChild
 from .logs import adopt_third_party_loggers
 from .settings import PlatformSettings, ServiceSettings, derive_settings
 
@@ -128,6 +129,11 @@ class EmbeddedPlatform:
         self.drcc: DrccService | None = None
         self.first_admin_key: FirstAdminKey | None = None
         self.endpoints: Endpoints | None = None
+        self.radio: RadioChild | None = None  # the radio process (processes=2)
+        self.failed = False  # the radio process died under a running platform
+        self._watch_radio: asyncio.Task[None] | None = None
+        self._run_stop: asyncio.Event | None = None
+        self._stopping: asyncio.Future[None] | None = None
         self._state = "new"  # new -> starting -> running -> stopping -> stopped
         self._stopped = asyncio.Event()
 
@@ -146,15 +152,22 @@ class EmbeddedPlatform:
         try:
             self.storage = await open_storage(s.storage)
             log.info("platform.storage.ready url=%s", _redacted(s.storage.database_url))
-            self.bus = make_bus(s.bus)
+            if self.settings.processes == 2:
+                self.radio = RadioChild(self.settings, s)
+                self.bus = await self.radio.spawn()
+            else:
+                self.bus = make_bus(s.bus)
             self.event_hub = EventHub(s.api.event_queue_size, s.api.max_event_subscribers)
-            self.network_server = NetworkServerService(s.network_server, self.bus, self.storage)
-            self.join_server = JoinServerService(s.join_server, self.bus, self.storage)
+            if self.radio is None:
+                self.network_server = NetworkServerService(s.network_server, self.bus, self.storage)
+                self.join_server = JoinServerService(s.join_server, self.bus, self.storage)
+                self.gateway_bridge = GatewayBridge(self.bus, s.gateway_bridge)
             self.app_handler = AppHandlerService(
                 s.app_handler, self.bus, self.storage, event_hub=self.event_hub
             )
             self.api = ApiService(s.api, self.bus, self.storage, event_hub=self.event_hub)
-            self.gateway_bridge = GatewayBridge(self.bus, s.gateway_bridge)
+            if self.radio is not None:
+                self.api.attach_peer(self.radio)
             self.drcc = DrccService(DrccSettings(), self.bus, self.storage)
             Path(s.ledger.data_dir).mkdir(parents=True, exist_ok=True)
             self.ledger = make_ledger(s.ledger)
@@ -163,16 +176,21 @@ class EmbeddedPlatform:
             self.api.attach_ledger(self.ledger, self.ledger_writer, self.migration)
 
             # every subscription before the bus starts
-            await self.network_server.start()
-            await self.join_server.start()
+            if self.network_server is not None and self.join_server is not None:
+                await self.network_server.start()
+                await self.join_server.start()
             await self.app_handler.start()
             await self.drcc.start()
             await self.ledger_writer.start()
             if self.migration is not None:
                 await self.migration.start()
-            self.gateway_bridge.subscribe()
+            if self.gateway_bridge is not None:
+                self.gateway_bridge.subscribe()
             self.bus.subscribe(Topic.GW_STATS, GATEWAY_STATS_GROUP, self._on_gateway_stats, 1)
-            await self.bus.start()
+            if self.radio is not None:
+                await self.radio.start_bus()
+            else:
+                await self.bus.start()
 
             if self.settings.admin_api_key is None:
                 self.first_admin_key = await ensure_first_admin_key(
@@ -180,19 +198,24 @@ class EmbeddedPlatform:
                 )
             await self.api.start()
             adopt_third_party_loggers()
-            await self.gateway_bridge.start()
+            if self.gateway_bridge is not None:
+                await self.gateway_bridge.start()
+                udp_host, udp_port = self.gateway_bridge.address
+            else:
+                assert self.radio is not None
+                udp_host, udp_port = await self.radio.wait_ready()
+                self._watch_radio = asyncio.create_task(self._radio_watch(), name="radio-watch")
         except BaseException:
             log.error("platform.start_failed", exc_info=True)
             await self._shutdown()
             raise
-        udp_host, udp_port = self.gateway_bridge.address
         http_port = self.api.bound_port or s.api.port
         self.endpoints = Endpoints(udp_host, udp_port, s.api.host, http_port)
         freeze_startup_heap()
         self._state = "running"
         log.info(
             "platform.started udp=%s:%d http=%s:%d net_id=%s region=%s data_dir=%s mqtt=%s "
-            "startup_ms=%.0f",
+            "processes=%d startup_ms=%.0f",
             udp_host,
             udp_port,
             s.api.host,
@@ -203,6 +226,7 @@ class EmbeddedPlatform:
             f"{self.settings.mqtt_host}:{self.settings.mqtt_port}"
             if self.settings.mqtt_enabled
             else "off",
+            self.settings.processes,
             (time.perf_counter() - started) * 1000,
         )
 
@@ -223,6 +247,12 @@ class EmbeddedPlatform:
         # 1. inputs: no new datagrams (what was acknowledged goes onto the bus), no new requests
         if self.gateway_bridge is not None:
             await _step("gateway_bridge", self.gateway_bridge.stop())
+        if self._watch_radio is not None:
+            self._watch_radio.cancel()
+        if self.radio is not None:
+            # the radio process stops as this one would (UDP, network server, its bus), and
+            # what it sent is read before this bus drains
+            await _step("radio", self.radio.stop())
         if self.api is not None:
             await _step("api", self.api.stop())
         # 2. the network server: every gw.up record handed over, then its open windows closed
@@ -266,11 +296,25 @@ class EmbeddedPlatform:
             await asyncio.sleep(0)  # let the handler of the last record run
         await self.network_server.stop()
 
+    async def _radio_watch(self) -> None:
+        """The radio process must not die under a running platform: if it does, this one
+        stops too (an exit a supervisor sees and restarts), rather than serve without UDP."""
+        assert self.radio is not None
+        code = await self.radio.wait_exit()
+        if self._state == "running":
+            log.error("platform.radio_process_died exit_code=%s stopping", code)
+            self.failed = True
+            if self._run_stop is not None:
+                self._run_stop.set()
+            else:
+                self._stopping = asyncio.ensure_future(self.stop())
+
     async def run(
         self, stop: asyncio.Event | None = None, *, install_signal_handlers: bool = True
     ) -> None:
         """Start, serve until ``stop`` is set or SIGINT/SIGTERM arrives, then stop."""
         stop = stop or asyncio.Event()
+        self._run_stop = stop
         with signals_set(stop, install_signal_handlers, on_signal=_on_signal):
             try:
                 await self.start()

@@ -10,7 +10,7 @@ the environment for everything else, and the platform's values win where they ov
     HYPERLORA_DATA_DIR=/var/lib/hyperlora HYPERLORA_UDP_PORT=1700 HYPERLORA_HTTP_PORT=8080
     HYPERLORA_NET_ID=000013 HYPERLORA_REGION=EU868 HYPERLORA_ADMIN_API_KEY=<20+ characters>
     HYPERLORA_MQTT_ENABLED=true HYPERLORA_MQTT_HOST=127.0.0.1 HYPERLORA_MQTT_PORT=1883
-    HYPERLORA_LOG_LEVEL=INFO HYPERLORA_LOG_JSON=false
+    HYPERLORA_LOG_LEVEL=INFO HYPERLORA_LOG_JSON=false HYPERLORA_PROCESSES=1
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class PlatformSettings(BaseSettings):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     log_level: LogLevel = "INFO"
     log_json: bool = False
+    # 1: every service in this process. 2: the radio side (gateway bridge, network server,
+    # join server) in a child process joined by a socket (services.platform.radio), so one
+    # uplink's work is shared by two interpreters and two cores.
+    processes: int = Field(default=1, ge=1, le=2)
 
     @field_validator("net_id")
     @classmethod
