@@ -168,7 +168,8 @@ class EmbeddedPlatform:
             self.api = ApiService(s.api, self.bus, self.storage, event_hub=self.event_hub)
             if self.radio is not None:
                 self.api.attach_peer(self.radio)
-            self.drcc = DrccService(DrccSettings(), self.bus, self.storage)
+            if self.radio is None:  # else in the radio process, next to the network server
+                self.drcc = DrccService(DrccSettings(), self.bus, self.storage)
             Path(s.ledger.data_dir).mkdir(parents=True, exist_ok=True)
             self.ledger = make_ledger(s.ledger)
             await self.ledger.start()
@@ -180,7 +181,8 @@ class EmbeddedPlatform:
                 await self.network_server.start()
                 await self.join_server.start()
             await self.app_handler.start()
-            await self.drcc.start()
+            if self.drcc is not None:
+                await self.drcc.start()
             await self.ledger_writer.start()
             if self.migration is not None:
                 await self.migration.start()

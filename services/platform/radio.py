@@ -1,8 +1,9 @@
 """The radio process of the two-process embedded mode (``HYPERLORA_PROCESSES=2``).
 
 ``hyperlora run`` with two processes keeps the application side (application handler, API,
-DRCC, ledger writer and ledger, gateway status) in its own process and starts this one for the
-radio side: the gateway bridge (it owns the UDP port), the network server and the join server.
+ledger writer and ledger, gateway status) in its own process and starts this one for the
+radio side: the gateway bridge (it owns the UDP port), the network server, the join server
+and DRCC rate control (it reads the network server's uplink metadata and answers it).
 The two share the SQLite database (WAL: one writer at a time, each waits for the other) and
 are joined by a stream socket carrying the bus (services.bus.link.LinkedBus). One uplink's
 work is then split between two interpreters, so between two cores.
@@ -42,6 +43,8 @@ from services import eventloop
 from services.bus import Topic
 from services.bus.factory import memory_options
 from services.bus.link import LinkedBus
+from services.drcc.service import DrccService
+from services.drcc.settings import DrccSettings
 from services.gateway_bridge.server import GatewayBridge
 from services.join_server.service import JoinServerService
 from services.lifecycle import freeze_startup_heap
@@ -58,7 +61,7 @@ DRAIN_POLL_S = 0.01
 
 
 class RadioProcess:
-    """Gateway bridge, network server and join server on a LinkedBus."""
+    """Gateway bridge, network server, join server and DRCC on a LinkedBus."""
 
     def __init__(self, sock: socket.socket, services: ServiceSettings) -> None:
         self.sock = sock
@@ -89,9 +92,11 @@ class RadioProcess:
         storage = await open_storage(s.storage, migrate=False)
         ns = NetworkServerService(s.network_server, self.bus, storage)
         js = JoinServerService(s.join_server, self.bus, storage)
+        drcc = DrccService(DrccSettings(), self.bus, storage)
         bridge = GatewayBridge(self.bus, s.gateway_bridge)
         await ns.start()
         await js.start()
+        await drcc.start()
         bridge.subscribe()
         try:
             await self.bus.start()
@@ -113,14 +118,15 @@ class RadioProcess:
             if self.bus.peer_gone.is_set() and not self.stop_requested.is_set():
                 log.warning("radio.main_process_gone stopping")
         finally:
-            await self._shutdown(bridge, ns, js, storage)
+            await self._shutdown(bridge, ns, js, drcc, storage)
 
-    async def _shutdown(self, bridge: Any, ns: Any, js: Any, storage: Any) -> None:
+    async def _shutdown(self, bridge: Any, ns: Any, js: Any, drcc: Any, storage: Any) -> None:
         started = time.perf_counter()
         await _step("gateway_bridge", bridge.stop())
         await _step("network_server", self._quiesce(ns))
         await _step("bus", self.bus.stop())
         await _step("join_server", js.stop())
+        await _step("drcc", drcc.stop())
         await _step("storage", storage.close())
         log.info(
             "radio.stopped dropped=%d sent=%d received=%d shutdown_ms=%.0f",

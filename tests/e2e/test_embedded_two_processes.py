@@ -93,6 +93,13 @@ async def test_uplink_through_two_gateways_is_one_event_and_metrics_cover_both_p
     assert delta(after, before, f"hyperlora_network_server_uplinks_total{radio}") == 1
     assert delta(after, before, f"hyperlora_network_server_duplicates_total{radio}") == 1
     assert after['hyperlora_peer_up{process="radio"}'] == 1
+
+    # DRCC runs next to the network server and took the uplink's metadata into account
+    async def drcc_counted() -> bool:
+        now = await scrape_metrics(net2.base_url)
+        return delta(now, before, f"hyperlora_drcc_uplinks_total{radio}") == 1
+
+    await eventually(drcc_counted)
     # the app handler's own series come from this process
     assert any(k.startswith("hyperlora_bus_handled_messages_total{") and 'process="main"' in k
                for k in after)  # fmt: skip
