@@ -167,7 +167,7 @@ async def test_the_platform_stops_when_its_radio_process_dies(tmp_path: Path) ->
         await stop_net(net)
 
 
-def test_run_command_with_two_processes_stops_both_on_sigint_and_exits_1_if_radio_dies(
+def test_run_command_with_two_processes_stops_both_on_sigint_exits_1_if_radio_dies_and_no_orphan(
     tmp_path: Path,
 ) -> None:
     def start() -> tuple[subprocess.Popen[str], int]:
@@ -219,6 +219,23 @@ def test_run_command_with_two_processes_stops_both_on_sigint_and_exits_1_if_radi
             proc.wait()
     assert proc.returncode == 1
     assert "platform.radio_process_died" in err
+
+    # the main process killed: the radio process notices the socket end, stops, and frees
+    # the UDP port (no orphan left holding it)
+    proc, radio_pid = start()
+    try:
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _alive(radio_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(radio_pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if _alive(radio_pid):
+            os.kill(radio_pid, signal.SIGKILL)
 
 
 async def _value(x: object) -> object:
