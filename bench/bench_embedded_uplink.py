@@ -568,7 +568,8 @@ async def main(args: argparse.Namespace) -> None:
         plot(
             [sustained, latency],
             args.plot,
-            f"embedded platform, {args.devices:,} devices, {machine()}",
+            f"embedded platform, {args.processes} server process(es), {args.devices:,} devices, "
+            f"{machine()}",
         )
 
 
