@@ -83,7 +83,11 @@ def run(
             where = ".".join(str(p) for p in err["loc"])
             err_console.print(f"[red]error:[/red] {where}: {err['msg']}")
         raise typer.Exit(2) from exc
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(
+        settings.log_level,
+        settings.log_json,
+        process="main" if settings.processes > 1 else None,
+    )
     try:
         failed = eventloop.run(_serve(settings))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown

@@ -3,7 +3,8 @@
 Every record becomes exactly one line: newlines in messages and tracebacks are escaped.
 
 * text (default): ``2026-11-22T02:05:21.123Z INFO hyperlora.network_server ns.up dev_eui=...``
-  — the services already write ``<event> key=value ...`` messages;
+  — the services already write ``<event> key=value ...`` messages; with two processes
+  (``HYPERLORA_PROCESSES=2``) the level is followed by ``[main]`` or ``[radio]``;
 * JSON (``log_json``): ``{"ts": ..., "level": ..., "logger": ..., "event": "ns.up",
   "msg": "...", "dev_eui": ...}`` with the ``extra`` fields of the record (dev_eui, gw_eui,
   zone, ...) as top-level keys.
@@ -39,15 +40,23 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class TextFormatter(logging.Formatter):
+    def __init__(self, process: str | None = None) -> None:
+        super().__init__()
+        self.tag = f" [{process}]" if process else ""
+
     def format(self, record: logging.LogRecord) -> str:
         msg = record.getMessage()
-        line = f"{_ts(record)} {record.levelname} {record.name} {msg}"
+        line = f"{_ts(record)} {record.levelname}{self.tag} {record.name} {msg}"
         if record.exc_info:
             line += " exc=" + self.formatException(record.exc_info)
         return _one_line(line)
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, process: str | None = None) -> None:
+        super().__init__()
+        self.process = process
+
     def format(self, record: logging.LogRecord) -> str:
         msg = record.getMessage()
         body: dict[str, Any] = {
@@ -57,6 +66,8 @@ class JsonFormatter(logging.Formatter):
             "event": msg.split(" ", 1)[0] if msg else "",
             "msg": msg,
         }
+        if self.process:
+            body["process"] = self.process
         for key, value in _extras(record).items():
             body.setdefault(key, value)
         if record.exc_info:
@@ -65,11 +76,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    level: str = "INFO", json_lines: bool = False, stream: TextIO | None = None
+    level: str = "INFO",
+    json_lines: bool = False,
+    stream: TextIO | None = None,
+    process: str | None = None,
 ) -> None:
-    """Send every logger's records, one line each, to ``stream`` (stderr by default)."""
+    """Send every logger's records, one line each, to ``stream`` (stderr by default).
+    ``process`` tags every line (``[radio]`` in text, ``"process": "radio"`` in JSON) where
+    two processes of one platform share a terminal or a journal."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    handler.setFormatter(JsonFormatter(process) if json_lines else TextFormatter(process))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

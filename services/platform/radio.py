@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sock = socket.socket(fileno=args.fd)
     platform, services = read_config(sock)
-    configure_logging(platform.log_level, platform.log_json)
+    configure_logging(platform.log_level, platform.log_json, process="radio")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops us in order
     radio = RadioProcess(sock, services)
     try:

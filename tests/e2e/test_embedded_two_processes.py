@@ -207,6 +207,9 @@ def test_run_command_with_two_processes_stops_both_on_sigint_exits_1_if_radio_di
     events = [json.loads(line) for line in err.splitlines() if line.strip()]
     names = [e["event"] for e in events]
     assert "radio.stopped" in names and names[-1] == "platform.stopped"
+    by_process = {e["event"]: e.get("process") for e in events}
+    assert by_process["radio.stopped"] == "radio"
+    assert by_process["platform.stopped"] == "main"
     assert not _alive(radio_pid)
 
     proc, radio_pid = start()
