@@ -17,11 +17,41 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 GENESIS_PREVIOUS_HASH = "0" * 64
 
 
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """Compact JSON with sorted keys, ASCII only: the text a transaction hash covers (stored as
+    written; verification hashes the stored text, never a re-encoding).
+
+    Written by orjson, ~10x faster than the json module (the embedded ledger writes one body
+    per transaction, on the uplink path), then made ASCII-only exactly as
+    ``json.dumps(..., ensure_ascii=True)`` would. Without floats the result is the json
+    module's, byte for byte; floats use orjson's shortest form (``1e-7``, not ``1e-07``).
+    Values orjson refuses (integers beyond 64 bits) go through the json module."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return text if text.isascii() and "\x7f" not in text else _ascii(text)
+
+
+def _ascii(text: str) -> str:
+    """``text`` with every character from U+007F up written as a JSON escape, as the json
+    module's ``ensure_ascii=True`` writes it (UTF-16 surrogate pairs above U+FFFF)."""
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if code < 0x7F:
+            out.append(ch)
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            code -= 0x10000
+            out.append(f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}")
+    return "".join(out)
 
 
 def tx_hash(body: str, validation_code: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,3 +70,44 @@ def test_missing_block_and_wrong_stored_hash() -> None:
     assert chain.verify_blocks(blocks) == chain.ChainBreak(
         3, "block hash does not match the header"
     )
+
+
+def _json_module(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": 1, "a": [1, None, True, False, "x"], "c": {"z": -3, "x": 123456789012345678}},
+        {"text": 'caf\u00e9 \U0001f600 "q" \\ \n\t', "k\u00fc": "\u00fc"},
+        {"controls": "\x00\x1f\x7f\x80\u2028"},
+        {"big": 2**70, "neg": -(2**64)},  # beyond orjson: the json module writes it
+        [],
+        {},
+        "plain",
+    ],
+)
+def test_canonical_is_the_json_modules_text_for_values_without_floats(value: object) -> None:
+    assert chain.canonical(value) == _json_module(value)
+
+
+def test_canonical_with_floats_is_deterministic_ascii_json_that_reads_back() -> None:
+    value = {"y": 1e-7, "x": [0.1, 2.5, -0.0, 1e16], "s": "\u00e9"}
+    text = chain.canonical(value)
+    assert text == chain.canonical(json.loads(text))
+    assert text.isascii() and json.loads(text) == value
+    assert text.startswith('{"s":"\\u00e9","x":[0.1,2.5,')
+
+
+_JSON_NO_FLOATS = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_NO_FLOATS)
+def test_canonical_matches_the_json_module_on_any_float_free_value(value: object) -> None:
+    assert chain.canonical(value) == _json_module(value)
