@@ -21,7 +21,7 @@ Targets (testbed): >= 3,000 uplinks/s sustained; p99 <= 100 ms at 1,000 uplinks/
 
 Run: ``.venv/bin/python bench/bench_testbed_uplink.py [--devices 1000] [--rate 4000]
 [--seconds 10] [--latency-rate 1000] [--latency-seconds 10] [--dedup-window-ms 200]
-[--skip-embedded] [--keep]`` (``--quick`` for a short smoke run).
+[--skip-embedded] [--embedded-processes 2] [--keep]`` (``--quick`` for a short smoke run).
 """
 
 from __future__ import annotations
@@ -82,7 +82,12 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 async def run_embedded(args: argparse.Namespace) -> Results:
     data_dir = Path(tempfile.mkdtemp(prefix="hyperlora-bench-emb-"))
     settings = PlatformSettings(
-        data_dir=data_dir, udp_port=0, http_port=0, mqtt_enabled=False, log_level="WARNING"
+        data_dir=data_dir,
+        udp_port=0,
+        http_port=0,
+        mqtt_enabled=False,
+        log_level="WARNING",
+        processes=args.embedded_processes,
     )
     platform = EmbeddedPlatform(
         settings,
@@ -221,6 +226,7 @@ class MqttCollector:
         self.index = {emb.dev_eui_of(i): i for i in range(devices)}
         self.seen: dict[tuple[int, int], int] = {}
         self.ready = asyncio.Event()
+        self.radio_pid: int | None = None  # the testbed's CPU is read per process (cpu probe)
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -374,7 +380,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     results: dict[str, Results] = {}
     if not args.skip_embedded:
-        print("-- embedded")
+        print(f"-- embedded ({args.embedded_processes} server process(es))")
         results["embedded"] = await run_embedded(args)
         for r in (results["embedded"].probe, results["embedded"].latency,
                   results["embedded"].sustained):  # fmt: skip
@@ -426,6 +432,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-drain-seconds", type=float, default=90.0)
     p.add_argument("--dedup-window-ms", type=int, default=200)
     p.add_argument("--skip-embedded", action="store_true")
+    p.add_argument(
+        "--embedded-processes",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="the embedded side: one process, or two (HYPERLORA_PROCESSES=2)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the testbed's state dir (logs)")
     p.add_argument("--quick", action="store_true", help="small smoke run")
     args = p.parse_args()
