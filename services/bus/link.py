@@ -109,6 +109,24 @@ class LinkedBus(MemoryBus):
 
     async def start(self) -> None:
         """Exchange HELLO with the other process (waits for it), then start the bus."""
+        await self._handshake()
+        await super().start()
+        self._read_task = asyncio.create_task(self._read_loop(), name=f"bus-link:{self.name}")
+
+    async def reattach(self, sock: socket.socket) -> None:
+        """Join a new peer process on ``sock`` (the old one is gone: a restart), keeping this
+        bus, its queues and subscriptions. Records for the peer's topics published in between
+        were counted as ``dropped``."""
+        if not self.running:
+            raise LinkError(f"link {self.name}: reattach() needs a running bus")
+        await self._drop_link()
+        self._sock = sock
+        await self._handshake()
+        self.peer_gone.clear()
+        self._warned_drop = False
+        self._read_task = asyncio.create_task(self._read_loop(), name=f"bus-link:{self.name}")
+
+    async def _handshake(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(
             sock=self._sock, limit=READ_LIMIT
         )
@@ -126,8 +144,6 @@ class LinkedBus(MemoryBus):
         peer = orjson.loads(body)
         self.peer_topics = frozenset(peer.get("topics", ()))
         self.peer_name = str(peer.get("name", "?"))
-        await super().start()
-        self._read_task = asyncio.create_task(self._read_loop(), name=f"bus-link:{self.name}")
         log.info(
             "bus.link.up name=%s peer=%s peer_topics=%s",
             self.name, self.peer_name, ",".join(sorted(self.peer_topics)),
@@ -140,6 +156,10 @@ class LinkedBus(MemoryBus):
         await self.close_link()
 
     async def close_link(self) -> None:
+        await self._drop_link()
+        self.peer_gone.set()
+
+    async def _drop_link(self) -> None:
         writer = self._writer
         if writer is not None and not writer.is_closing():
             with contextlib.suppress(ConnectionError, OSError):
@@ -152,7 +172,6 @@ class LinkedBus(MemoryBus):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._read_task
             self._read_task = None
-        self.peer_gone.set()
 
     # ------------------------------------------------------------------ control frames
 

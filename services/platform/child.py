@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import pickle
 import socket
@@ -67,6 +68,8 @@ class RadioChild:
         self._ready: asyncio.Future[tuple[str, int]] | None = None
         self._requests: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_request = 0
+        self.udp_address: tuple[str, int] | None = None
+        self.restarts = 0
 
     @property
     def pid(self) -> int | None:
@@ -74,9 +77,31 @@ class RadioChild:
 
     async def spawn(self) -> LinkedBus:
         """Start the radio process and return this process's end of the bus (not started)."""
+        ours = await self._start_process(self.services)
+        self.bus = LinkedBus(
+            ours, name="main", on_control=self._on_control, **memory_options(self.services.bus)
+        )
+        return self.bus
+
+    async def respawn(self) -> tuple[str, int]:
+        """Start a new radio process after the last one died, on the same UDP address (the
+        packet forwarders keep sending there), and join it to the running bus."""
+        assert self.bus is not None
+        services = self.services
+        if self.udp_address is not None:
+            bridge = services.gateway_bridge.model_copy(
+                update={"bind_host": self.udp_address[0], "bind_port": self.udp_address[1]}
+            )
+            services = dataclasses.replace(services, gateway_bridge=bridge)
+        ours = await self._start_process(services)
+        self.restarts += 1
+        await self._or_exit(self.bus.reattach(ours), "joining the bus again")
+        return await self.wait_ready()
+
+    async def _start_process(self, services: ServiceSettings) -> socket.socket:
         ours, theirs = socket.socketpair()
         try:
-            send_config(ours, self.platform, self.services)  # the child reads it first
+            send_config(ours, self.platform, services)  # the child reads it first
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -93,10 +118,7 @@ class RadioChild:
             theirs.close()
         log.info("platform.radio.spawned pid=%d", self.proc.pid)
         self._ready = asyncio.get_running_loop().create_future()
-        self.bus = LinkedBus(
-            ours, name="main", on_control=self._on_control, **memory_options(self.services.bus)
-        )
-        return self.bus
+        return ours
 
     def _on_control(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -139,6 +161,7 @@ class RadioChild:
             "running": running,
             "exit_code": None if self.proc is None else self.proc.returncode,
             "link": "up" if link_up else "down",
+            "restarts": self.restarts,
             "records_sent": 0 if self.bus is None else self.bus.link_counters.sent,
             "records_received": 0 if self.bus is None else self.bus.link_counters.received,
         }
@@ -175,6 +198,7 @@ class RadioChild:
         address: tuple[str, int] = await self._or_exit(
             asyncio.shield(self._ready), "starting its gateway bridge"
         )
+        self.udp_address = address
         return address
 
     async def wait_exit(self) -> int:

@@ -65,6 +65,7 @@ log = logging.getLogger("hyperlora.platform")
 
 GATEWAY_STATS_GROUP = "platform"
 DRAIN_POLL_S = 0.01
+RADIO_RESTART_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,17 +300,43 @@ class EmbeddedPlatform:
         await self.network_server.stop()
 
     async def _radio_watch(self) -> None:
-        """The radio process must not die under a running platform: if it does, this one
-        stops too (an exit a supervisor sees and restarts), rather than serve without UDP."""
+        """The radio process must not die under a running platform. If it does, a new one is
+        started on the same UDP address (``radio_max_restarts`` within a minute; datagrams
+        sent meanwhile are lost, as UDP loses them, and records for the radio side are
+        counted as dropped). Beyond that, or if the restart fails, this process stops too
+        (an exit a supervisor sees), rather than serve without UDP."""
         assert self.radio is not None
-        code = await self.radio.wait_exit()
-        if self._state == "running":
-            log.error("platform.radio_process_died exit_code=%s stopping", code)
+        recent: list[float] = []
+        while True:
+            code = await self.radio.wait_exit()
+            if self._state != "running":
+                return
+            now = time.monotonic()
+            recent = [t for t in recent if now - t < RADIO_RESTART_WINDOW_S]
+            if len(recent) < self.settings.radio_max_restarts:
+                recent.append(now)
+                log.error("platform.radio_process_died exit_code=%s restarting", code)
+                try:
+                    host, port = await self.radio.respawn()
+                except Exception:
+                    log.error("platform.radio_restart_failed", exc_info=True)
+                else:
+                    log.info(
+                        "platform.radio_process_restarted pid=%s udp=%s:%d restarts=%d",
+                        self.radio.pid, host, port, self.radio.restarts,
+                    )  # fmt: skip
+                    continue
+            else:
+                log.error(
+                    "platform.radio_process_died exit_code=%s restarts_in_last_minute=%d "
+                    "stopping", code, len(recent),
+                )  # fmt: skip
             self.failed = True
             if self._run_stop is not None:
                 self._run_stop.set()
             else:
                 self._stopping = asyncio.ensure_future(self.stop())
+            return
 
     async def run(
         self, stop: asyncio.Event | None = None, *, install_signal_handlers: bool = True

@@ -22,7 +22,8 @@ before anything else; the socket is private to the two processes). The conversat
 * if the main process goes away (the socket ends), it stops the same way and exits.
 
 It runs in its own session (the main process starts it so), so a terminal's Ctrl-C reaches
-the main process only, which then stops it in order.
+the main process only, which then stops it in order. If it dies, the main process starts a
+new one on the same UDP address (services.platform.platform, ``_radio_watch``).
 """
 
 from __future__ import annotations

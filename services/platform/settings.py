@@ -58,6 +58,9 @@ class PlatformSettings(BaseSettings):
     # join server) in a child process joined by a socket (services.platform.radio), so one
     # uplink's work is shared by two interpreters and two cores.
     processes: int = Field(default=1, ge=1, le=2)
+    # processes=2: how often within a minute a dead radio process is started again before
+    # the platform gives up and stops (exit 1); 0 stops at the first death
+    radio_max_restarts: int = Field(default=3, ge=0, le=100)
 
     @field_validator("net_id")
     @classmethod

@@ -152,8 +152,46 @@ async def test_a_clean_stop_loses_nothing_that_was_acknowledged(
         await storage.close()
 
 
-async def test_the_platform_stops_when_its_radio_process_dies(tmp_path: Path) -> None:
+async def test_a_dead_radio_process_is_restarted_on_the_same_udp_port(
+    tmp_path: Path, lora_packet: LoraPacket
+) -> None:
     net = await start_net(tmp_path / "data", None, processes=2)
+    platform = net.platform
+    try:
+        assert platform.radio is not None and platform.endpoints is not None
+        dev = await abp_device(net)
+        await net.gw1.push(dev.uplink(lora_packet, b"\x01", f_port=1), tmst=1_000_000)
+        await eventually(lambda: net.api.uplinks(dev.dev_eui))
+        first_pid = platform.radio.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+
+        async def restarted() -> dict[str, object] | None:
+            async with httpx.AsyncClient(base_url=net.base_url) as c:
+                radio = (await c.get("/health")).json()["processes"]["radio"]
+            return radio if radio["pid"] != first_pid and radio["ok"] else None
+
+        radio = await eventually(restarted, timeout=30)
+        assert radio["restarts"] == 1 and platform.running and not platform.failed
+        assert platform.radio.udp_address == (
+            platform.endpoints.udp_host,
+            platform.endpoints.udp_port,
+        )
+        # the same gateway socket, the same server port: the next uplink goes through
+        await net.gw1.push(dev.uplink(lora_packet, b"\x02", f_port=1), tmst=2_000_000)
+
+        async def both() -> list[dict[str, object]] | None:
+            ups = await net.api.uplinks(dev.dev_eui)
+            return ups if len(ups) == 2 else None
+
+        ups = await eventually(both, timeout=15)
+        assert sorted(int(str(u["f_cnt"])) for u in ups) == [1, 2]
+    finally:
+        await stop_net(net)
+
+
+async def test_the_platform_stops_when_its_radio_process_dies_too_often(tmp_path: Path) -> None:
+    net = await start_net(tmp_path / "data", None, processes=2, radio_max_restarts=0)
     platform = net.platform
     try:
         assert platform.radio is not None and platform.radio.pid is not None
@@ -170,8 +208,9 @@ async def test_the_platform_stops_when_its_radio_process_dies(tmp_path: Path) ->
 def test_run_command_with_two_processes_stops_both_on_sigint_exits_1_if_radio_dies_and_no_orphan(
     tmp_path: Path,
 ) -> None:
-    def start() -> tuple[subprocess.Popen[str], int]:
+    def start(**extra_env: str) -> tuple[subprocess.Popen[str], int]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERLORA_")}
+        env.update(extra_env)
         http_port = free_port()
         cmd = [
             sys.executable, "-m", "services.cli.run", "--data-dir", str(tmp_path / "data"),
@@ -212,7 +251,7 @@ def test_run_command_with_two_processes_stops_both_on_sigint_exits_1_if_radio_di
     assert by_process["platform.stopped"] == "main"
     assert not _alive(radio_pid)
 
-    proc, radio_pid = start()
+    proc, radio_pid = start(HYPERLORA_RADIO_MAX_RESTARTS="0")  # no restart: give up at once
     try:
         os.kill(radio_pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=30)

@@ -15,6 +15,7 @@ import pytest
 
 from services.bus import codec
 from services.bus.base import Envelope, RetryPolicy
+from services.bus.errors import BusError
 from services.bus.link import LinkedBus
 from services.bus.messages import BaseMessage, DeadLetter, DownlinkAck
 from services.bus.topics import Topic
@@ -276,3 +277,47 @@ async def test_an_unknown_frame_kind_ends_the_link_with_a_protocol_error(kind: i
     await asyncio.wait_for(bus.peer_gone.wait(), timeout=5)
     await bus.stop()
     raw.close()
+
+
+async def test_reattach_joins_a_new_peer_and_keeps_the_bus_running() -> None:
+    a, b = pair()
+    first: list[str] = []
+    second: list[str] = []
+
+    def collect(into: list[str]):  # type: ignore[no-untyped-def]
+        async def handler(env: Envelope[BaseMessage]) -> None:
+            message = env.message
+            assert isinstance(message, DownlinkAck)
+            into.append(message.request_id)
+
+        return handler
+
+    b.subscribe(Topic.NS_ACK, "g", collect(first))
+    await start_both(a, b)
+    await a.publish(Topic.NS_ACK, "k", ack(1, 1))
+    await until(lambda: first == ["1"])
+    await b.stop()  # the peer goes away (a crash looks the same from here)
+    await asyncio.wait_for(a.peer_gone.wait(), timeout=5)
+    await a.publish(Topic.NS_ACK, "k", ack(1, 2))  # nobody there: counted, not queued
+    assert a.link_counters.dropped == 1
+
+    ours, theirs = socket.socketpair()
+    c = LinkedBus(theirs, name="c", partitions=4, queue_size=64, retry=FAST)
+    c.subscribe(Topic.NS_ACK, "g", collect(second))
+    await asyncio.wait_for(asyncio.gather(a.reattach(ours), c.start()), timeout=5)
+    assert not a.peer_gone.is_set() and a.peer_name == "c"
+    await a.publish(Topic.NS_ACK, "k", ack(1, 3))
+    await until(lambda: second == ["3"])
+    assert first == ["1"]
+    await stop_both(a, c)
+
+
+async def test_reattach_needs_a_running_bus() -> None:
+    a, _ = pair()
+    s1, s2 = socket.socketpair()
+    try:
+        with pytest.raises(BusError):
+            await a.reattach(s1)
+    finally:
+        s1.close()
+        s2.close()
