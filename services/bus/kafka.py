@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition  # type: ignore[import-untyped]
+from aiokafka import errors as kafka_errors
 from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.coordinator.assignors.range import (  # type: ignore[import-untyped]
@@ -71,6 +72,18 @@ from .settings import BusSettings
 from .topics import all_topics, dlq_topic, is_dlq, model_for
 
 log = logging.getLogger("hyperlora.bus.kafka")
+
+#: delivery errors after which the idempotent producer cannot send again (see _check_delivery)
+FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = tuple(
+    getattr(kafka_errors, name)
+    for name in (
+        "OutOfOrderSequenceNumber",
+        "UnknownProducerIdError",
+        "InvalidProducerEpoch",
+        "ProducerFenced",
+    )
+    if isinstance(getattr(kafka_errors, name, None), type)
+)
 
 
 @dataclass(slots=True)
@@ -551,6 +564,8 @@ class KafkaBus(Bus):
         self._groups: list[_GroupConsumer] = []
         self._producer: AIOKafkaProducer | None = None
         self._enqueue_lock = asyncio.Lock()
+        self._producer_reset: asyncio.Task[None] | None = None
+        self.producer_resets = 0
         self._state = "new"
 
     @property
@@ -662,6 +677,38 @@ class KafkaBus(Bus):
         model_for(topic)
         await self._send(str(topic), key, bytes(raw), dict(headers or {}))
 
+    def _check_delivery(self, delivery: asyncio.Future[Any]) -> None:
+        """A delivery failed with an error that breaks the idempotent producer for good (its
+        sequence numbers no longer match the broker's, e.g. after a broker restart lost the
+        producer's state): every later send would fail the same way, so a new producer (a
+        new producer id, sequences from 0) replaces it. The failed publish still raises;
+        its caller retries it on the new producer."""
+        if delivery.cancelled():
+            return
+        exc = delivery.exception()
+        resetting = self._producer_reset is not None and not self._producer_reset.done()
+        if isinstance(exc, FATAL_PRODUCER_ERRORS) and self._state == "running" and not resetting:
+            log.error("bus.kafka.producer_broken error=%r replacing the producer", exc)
+            self._producer_reset = asyncio.ensure_future(self._replace_producer())
+
+    async def _replace_producer(self) -> None:
+        old = self._producer
+        new = AIOKafkaProducer(**producer_config(self.settings))
+        try:
+            await new.start()
+        except KafkaError as exc:
+            log.error("bus.kafka.producer_replace_failed error=%r", exc)
+            return
+        if self._state != "running":
+            await new.stop()
+            return
+        self._producer = new
+        self.producer_resets += 1
+        log.info("bus.kafka.producer_replaced resets=%d", self.producer_resets)
+        if old is not None:
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(old.stop(), timeout=self.settings.drain_timeout_s)
+
     async def publish_dead_letter(self, dead: DeadLetter) -> None:
         """Park ``dead`` on its DLQ, retrying (with the policy's backoff) until it is stored."""
         attempt = 1
@@ -690,6 +737,7 @@ class KafkaBus(Bus):
                     delivery = await self._producer.send(
                         topic, value=raw, key=key.encode(), headers=encode_headers(headers)
                     )
+                delivery.add_done_callback(self._check_delivery)
                 owed = _DELIVERIES.get()
                 if owed is not None and owed.open:
                     # on behalf of a consumed record: its completion awaits the ack, so its

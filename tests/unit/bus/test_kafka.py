@@ -677,6 +677,45 @@ async def test_a_failed_delivery_raises_from_publish(broker: FakeBroker) -> None
     assert bus.counters.published == 1
 
 
+async def test_a_broken_idempotent_producer_is_replaced_and_the_retry_goes_through(
+    broker: FakeBroker,
+) -> None:
+    """OutOfOrderSequenceNumber (seen after a Kafka restart) breaks the producer for good: the
+    publish raises, a new producer replaces the old one, and the caller's retry is stored."""
+    from aiokafka.errors import OutOfOrderSequenceNumber
+
+    created: list[object] = []
+    original_init = FakeProducer.__init__
+
+    def counting_init(self: FakeProducer, **kw: Any) -> None:
+        created.append(self)
+        original_init(self, **kw)
+
+    FakeProducer.__init__ = counting_init  # type: ignore[method-assign]
+    try:
+        bus = KafkaBus(settings(partitions=1))
+        await bus.start()
+        assert len(created) == 1
+        broker.fail_next = OutOfOrderSequenceNumber()
+        with pytest.raises(OutOfOrderSequenceNumber):
+            await bus.publish(T, "k", ack(1, 0))
+        await until(lambda: bus.producer_resets == 1)
+        assert len(created) == 2 and bus._producer is created[1]
+        await bus.publish(T, "k", ack(1, 1))
+        assert bus.counters.published == 1
+        # an ordinary delivery failure keeps the producer
+        from aiokafka.errors import KafkaTimeoutError
+
+        broker.fail_next = KafkaTimeoutError()
+        with pytest.raises(KafkaTimeoutError):
+            await bus.publish(T, "k", ack(1, 2))
+        await asyncio.sleep(0.01)
+        assert bus.producer_resets == 1 and len(created) == 2
+        await bus.stop()
+    finally:
+        FakeProducer.__init__ = original_init  # type: ignore[method-assign]
+
+
 async def test_one_consumer_per_group_whatever_the_number_of_topics(broker: FakeBroker) -> None:
     bus = KafkaBus(settings(partitions=1))
     got: list[tuple[str, int]] = []
