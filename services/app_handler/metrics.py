@@ -64,6 +64,16 @@ OUTBOX = Counter(
     "failed)",
     ["target", "result"],
 )
+PRUNED = Counter(
+    "hyperlora_app_handler_history_pruned_rows",
+    "Device history rows deleted past their retention, by table (uplink_log, events, "
+    "drcc_decisions)",
+    ["table"],
+)
+PRUNE_FAILED = Counter(
+    "hyperlora_app_handler_history_prune_failures",
+    "Retention passes that failed (tried again at the next interval)",
+)
 OUTBOX_ROWS = Gauge(
     "hyperlora_app_handler_outbox_rows",
     "Integration outbox rows, by state (waiting, failed), as last counted by this process",

@@ -81,6 +81,7 @@ from .integrations.mqtt import DownCommand, MqttIntegration
 from .integrations.webhook import WebhookIntegration
 from .metrics import AppHandlerCounters
 from .outbox import OutboxRelay, default_instance_id, deliveries
+from .retention import HistoryRetention
 from .settings import AppHandlerSettings
 
 log = logging.getLogger("hyperlora.app_handler")
@@ -139,6 +140,7 @@ class AppHandlerService:
             mqtt=mqtt,
             webhooks=self.webhooks,
         )
+        self.retention = HistoryRetention(storage, settings.retention, clock)
         # AppSKeys of recently active devices, for the uplink path (verified against each
         # uplink's session id and DevAddr; re-read from storage on any mismatch)
         self._sessions: OrderedDict[str, AppSession] = OrderedDict()
@@ -179,6 +181,7 @@ class AppHandlerService:
         if self.mqtt is not None:
             await self.mqtt.start()
         await self.outbox.start()
+        self.retention.start()
         self._started = True
         log.info("app_handler.started mqtt=%s group=%s", self.mqtt is not None, group)
 
@@ -187,6 +190,7 @@ class AppHandlerService:
         if not self._started:
             return
         self._started = False
+        await self.retention.stop()
         await self._uplink_log.close()
         await self._ns_counters.close()
         await self.outbox.stop()

@@ -68,6 +68,17 @@ class OutboxSettings(BaseModel):
     expire_every_s: float = Field(default=60.0, gt=0)
 
 
+class RetentionSettings(BaseModel):
+    """How long the device history is kept (services/app_handler/retention.py); 0: for ever.
+    ``HYPERLORA_APP_RETENTION__UPLINK_LOG_S=86400`` keeps one day of uplinks."""
+
+    uplink_log_s: float = Field(default=7 * 86_400.0, ge=0)  # GET /api/devices/{eui}/uplinks
+    events_s: float = Field(default=30 * 86_400.0, ge=0)  # join, ack, ... events
+    drcc_decisions_s: float = Field(default=30 * 86_400.0, ge=0)
+    every_s: float = Field(default=300.0, ge=0)  # between two passes; 0: never prune
+    batch: int = Field(default=2_000, ge=1)  # rows deleted per transaction
+
+
 class AppHandlerSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HYPERLORA_APP_", env_nested_delimiter="__", extra="ignore"
@@ -97,6 +108,7 @@ class AppHandlerSettings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("kek")

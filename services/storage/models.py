@@ -244,6 +244,7 @@ class UplinkRow(Base):
     __table_args__ = (
         UniqueConstraint("dev_eui", "session_id", "f_cnt"),
         Index("ix_uplink_log_dev_eui_received_at", "dev_eui", "received_at"),
+        Index("ix_uplink_log_received_at", "received_at"),  # retention: oldest first
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # dedup id
     dev_eui: Mapped[str] = mapped_column(EUI, ForeignKey("devices.dev_eui", ondelete="CASCADE"))
@@ -262,7 +263,10 @@ class UplinkRow(Base):
 
 class EventRow(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_dev_eui_created_at", "dev_eui", "created_at"),)
+    __table_args__ = (
+        Index("ix_events_dev_eui_created_at", "dev_eui", "created_at"),
+        Index("ix_events_created_at", "created_at"),
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     dev_eui: Mapped[str] = mapped_column(EUI, ForeignKey("devices.dev_eui", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
@@ -280,7 +284,10 @@ class DrccStateRow(Base):
 
 class DrccDecisionRow(Base):
     __tablename__ = "drcc_decisions"
-    __table_args__ = (Index("ix_drcc_decisions_dev_eui_created_at", "dev_eui", "created_at"),)
+    __table_args__ = (
+        Index("ix_drcc_decisions_dev_eui_created_at", "dev_eui", "created_at"),
+        Index("ix_drcc_decisions_created_at", "created_at"),
+    )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     dev_eui: Mapped[str] = mapped_column(EUI, ForeignKey("devices.dev_eui", ondelete="CASCADE"))
     policy: Mapped[str] = mapped_column(String(64))

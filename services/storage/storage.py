@@ -23,6 +23,7 @@ from .repositories import (
     EventRepo,
     GatewayRepo,
     OutboxRepo,
+    RetentionRepo,
     TenantRepo,
     UplinkLogRepo,
     ZoneRepo,
@@ -49,6 +50,7 @@ class Storage:
     drcc: DrccRepo
     app_sessions: AppSessionRepo
     outbox: OutboxRepo
+    retention: RetentionRepo
     batch_writer: SqliteBatchWriter | None = None  # embedded SQLite: group-commit batches
     read_engine: Engine | None = None  # embedded SQLite: the uplink path's reads, on the loop
 
@@ -97,6 +99,7 @@ def build_storage(
         drcc=DrccRepo(sessions, clock=clock),
         app_sessions=AppSessionRepo(sessions, cipher, clock=clock),
         outbox=OutboxRepo(sessions, clock=clock),
+        retention=RetentionRepo(sessions, clock=clock),
     )
     path = sqlite_file(engine) if batch_writer else None
     # the repositories whose point reads are on the uplink path
@@ -115,6 +118,7 @@ def build_storage(
         storage.batch_writer = storage.sessions.batch_writer = writer
         storage.uplinks.batch_writer = storage.app_sessions.batch_writer = writer
         storage.drcc.batch_writer = storage.outbox.batch_writer = writer
+        storage.retention.batch_writer = writer
     elif engine.dialect.name == "postgresql":
         # point reads of the uplink path as single statements: with a session each read was
         # pre-ping, BEGIN, SELECT and ROLLBACK, four round trips (20-30 % of a network

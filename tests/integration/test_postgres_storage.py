@@ -411,6 +411,20 @@ async def test_uplink_insert_is_idempotent(storage: Storage) -> None:
         await storage.uplinks.insert(uplink(EUI64.from_hex("FFFFFFFFFFFFFFFF"), sid, 1))
 
 
+async def test_retention_prunes_the_oldest_uplinks_in_batches(storage: Storage) -> None:
+    dev = await new_device(storage)
+    sid = uuid.uuid4()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for f_cnt in range(25):
+        at = start + timedelta(minutes=f_cnt)
+        await storage.uplinks.insert(uplink(dev.dev_eui, sid, f_cnt, received_at=at))
+    cut = start + timedelta(minutes=12)
+    deleted = [await storage.retention.prune("uplink_log", before=cut, limit=5) for _ in range(4)]
+    assert deleted == [5, 5, 2, 0]
+    page = await storage.uplinks.list_recent(dev.dev_eui, tenant_id=None, limit=100)
+    assert sorted(r.f_cnt for r in page.items) == list(range(12, 25))
+
+
 async def test_concurrent_duplicate_uplinks_are_recorded_once(storage: Storage) -> None:
     dev = await new_device(storage)
     sid = uuid.uuid4()

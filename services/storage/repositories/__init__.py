@@ -10,6 +10,7 @@ from .drcc import DrccRepo
 from .event import EventRepo
 from .gateway import GatewayRepo
 from .outbox import OutboxRepo
+from .retention import RetentionRepo
 from .tenant import TenantRepo
 from .uplink_log import UplinkLogRepo
 from .zone import ZoneRepo
@@ -25,6 +26,7 @@ __all__ = [
     "EventRepo",
     "GatewayRepo",
     "OutboxRepo",
+    "RetentionRepo",
     "TenantRepo",
     "UplinkLogRepo",
     "ZoneRepo",
