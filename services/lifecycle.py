@@ -92,6 +92,7 @@ class GcPauses:
         if self._callback in gc.callbacks:
             return self
         self.freeze_survivors = _env_bool("HYPERLORA_GC_FREEZE_SURVIVORS", True)
+        self.warn_s = float(os.environ.get("HYPERLORA_GC_WARN_MS", self.warn_s * 1000)) / 1000
         self.full_every_s = float(os.environ.get("HYPERLORA_GC_FULL_EVERY_S", "3600"))
         self._last_thaw = time.monotonic()
         try:

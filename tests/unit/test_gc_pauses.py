@@ -81,3 +81,17 @@ def test_a_long_pause_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="hyperlora.lifecycle"):
         _collect(p, 1)
     assert any("gc.long_pause generation=1" in r.getMessage() for r in caplog.records)
+
+
+def test_the_warning_threshold_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("HYPERLORA_GC_FREEZE_SURVIVORS", "false")
+    monkeypatch.setenv("HYPERLORA_GC_WARN_MS", "60000")
+    p = GcPauses()
+    p.install()
+    gc.callbacks.remove(p._callback)
+    assert p.warn_s == 60.0
+    with caplog.at_level(logging.WARNING, logger="hyperlora.lifecycle"):
+        _collect(p, 2)  # far below a minute: no warning
+    assert not any("gc.long_pause" in r.getMessage() for r in caplog.records)
